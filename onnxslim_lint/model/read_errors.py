@@ -1,0 +1,59 @@
+"""The OSL0xx codes: why a file could not be checked at all.
+
+These are not rules (nothing to select or fix); they are the reasons a file is
+reported instead of linted. Each still has a code and a name so that every output
+format can show it like a finding, as ruff does with E902.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["READ_ERRORS", "ReadErrorKind", "read_error"]
+
+
+@dataclass(frozen=True)
+class ReadErrorKind:
+    code: str
+    name: str
+    summary: str
+
+
+READ_ERRORS: dict[str, ReadErrorKind] = {
+    kind.code: kind
+    for kind in (
+        ReadErrorKind("OSL001", "empty-file", "The file is empty."),
+        ReadErrorKind("OSL002", "not-an-onnx-model", "The bytes are not an ONNX model."),
+        ReadErrorKind("OSL003", "truncated-model", "The model file ends early."),
+        ReadErrorKind(
+            "OSL004",
+            "git-lfs-pointer",
+            "The file is a Git LFS pointer, not the model; `git lfs pull` fetches it.",
+        ),
+        ReadErrorKind("OSL005", "unreadable-file", "The path cannot be read as a file."),
+        ReadErrorKind(
+            "OSL006",
+            "missing-external-data",
+            "An external-data file is missing or shorter than the model says.",
+        ),
+        ReadErrorKind(
+            "OSL007",
+            "external-data-outside-model-folder",
+            "An external-data path leaves the model's folder; it is never read.",
+        ),
+        ReadErrorKind(
+            "OSL008",
+            "unsupported-ir-version",
+            "The model's IR version is newer than the installed onnx supports.",
+        ),
+        ReadErrorKind(
+            "OSL009",
+            "invalid-external-data",
+            "External-data metadata that cannot be honoured (bad offset, length or key).",
+        ),
+    )
+}
+
+
+def read_error(code: str) -> ReadErrorKind:
+    return READ_ERRORS[code]
