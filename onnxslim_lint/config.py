@@ -1,0 +1,452 @@
+"""Configuration: find, parse and validate ``[tool.onnxslim-lint]``.
+
+Settings come from the nearest ``.onnxslim-lint.toml``, ``onnxslim-lint.toml`` or
+``pyproject.toml`` (with a ``[tool.onnxslim-lint]`` table) found by walking up from
+a start directory, as ruff does. Values from the command line are layered on top
+with :func:`apply_overrides`; ``--config "KEY = VALUE"`` text goes through
+:func:`parse_config_override`, which validates exactly like a file.
+
+Every mistake in a file is a :class:`~onnxslim_lint.errors.ConfigError` that names
+the file, the key and what was expected. Rule selectors are kept as plain strings:
+the rule registry validates them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from onnxslim_lint.errors import ConfigError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "CONFIG_FILE_NAMES",
+    "OUTPUT_FORMATS",
+    "Settings",
+    "VerifyConfig",
+    "apply_overrides",
+    "find_config_file",
+    "load_settings",
+    "parse_config_override",
+    "settings_for",
+]
+
+TOOL_NAME = "onnxslim-lint"
+
+#: Checked in this order within one directory; the first one that applies wins.
+CONFIG_FILE_NAMES: tuple[str, ...] = (".onnxslim-lint.toml", "onnxslim-lint.toml", "pyproject.toml")
+
+OUTPUT_FORMATS: tuple[str, ...] = (
+    "concise",
+    "full",
+    "json",
+    "json-lines",
+    "github",
+    "sarif",
+    "junit",
+)
+
+#: Sections owned by other modules: kept raw in ``Settings.extra`` and validated there.
+EXTRA_SECTIONS: tuple[str, ...] = ("budget",)
+
+
+def _empty_mapping() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """How fixes are checked with onnxruntime (the ``verify`` sub-table)."""
+
+    samples: int = 3
+    seed: int = 0
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    dims: Mapping[str, int] = field(default_factory=_empty_mapping)
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=_empty_mapping)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one run.
+
+    ``root`` is the folder of the config file; exclude and per-file-ignores globs are
+    relative to it (``None``: no config file, use the current directory).
+    """
+
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=_empty_mapping)
+    fixable: tuple[str, ...] | None = None
+    unfixable: tuple[str, ...] = ()
+    unsafe_fixes: bool = False
+    exclude: tuple[str, ...] = ()
+    extend_exclude: tuple[str, ...] = ()
+    output_format: str | None = None
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    config_path: Path | None = None
+    root: Path | None = None
+    extra: Mapping[str, Any] = field(default_factory=_empty_mapping)
+
+
+# --------------------------------------------------------------------------- finding
+
+
+def _read_toml(path: Path, display: str) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{display}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{display}: config path is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"{display}: cannot read config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{display}: config file is not valid UTF-8: {exc.reason}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The message carries "(at line N, column M)".
+        raise ConfigError(f"{display}: invalid TOML: {exc}") from None
+
+
+def _display(path: Path) -> str:
+    """The path as shown in messages: relative to the working directory when inside it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _pyproject_has_table(path: Path) -> bool:
+    data = _read_toml(path, _display(path))
+    tool = data.get("tool")
+    return isinstance(tool, dict) and TOOL_NAME in tool
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The config file that applies to ``start`` (a directory or a file), or ``None``.
+
+    Walks up to the filesystem root. A ``pyproject.toml`` without a
+    ``[tool.onnxslim-lint]`` table does not count; an unparsable one is an error
+    (as in ruff), since it may hold the table.
+    """
+    start = Path(start).absolute()
+    if not start.is_dir():
+        start = start.parent
+    for directory in (start, *start.parents):
+        for name in CONFIG_FILE_NAMES:
+            candidate = directory / name
+            if not candidate.is_file():
+                continue
+            if name == "pyproject.toml" and not _pyproject_has_table(candidate):
+                continue
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Source:
+    """Where a table came from, for error messages."""
+
+    def __init__(self, display: str, prefix: str) -> None:
+        self.display = display
+        self.prefix = prefix  # "tool.onnxslim-lint", or "" for a standalone file / --config
+
+    def where(self, section: str = "") -> str:
+        name = ".".join(part for part in (self.prefix, section) if part)
+        return f" in [{name}]" if name else ""
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.display}: {message}")
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a float ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _unknown_key(key: str, known: list[str], src: _Source, section: str) -> ConfigError:
+    suggestion = None
+    if key.replace("_", "-") in known:
+        suggestion = key.replace("_", "-")
+    else:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        if close:
+            suggestion = close[0]
+    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    return src.error(f"unknown key '{key}'{src.where(section)}{hint}")
+
+
+def _wrong(key: str, expected: str, value: object, src: _Source, section: str) -> ConfigError:
+    return src.error(f"'{key}'{src.where(section)} must be {expected}, got {_type_name(value)}")
+
+
+def _str_list(key: str, value: object, src: _Source, section: str = "") -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _wrong(key, "an array of strings", value, src, section)
+    return tuple(value)
+
+
+def _bool(key: str, value: object, src: _Source, section: str = "") -> bool:
+    if not isinstance(value, bool):
+        raise _wrong(key, "a boolean (true or false)", value, src, section)
+    return value
+
+
+def _int(key: str, value: object, src: _Source, section: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise _wrong(key, expected, value, src, section)
+    return value
+
+
+def _tolerance(key: str, value: object, src: _Source, section: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or math.isnan(value) or value < 0:
+        raise _wrong(key, "a number >= 0", value, src, section)
+    return float(value)
+
+
+def _output_format(key: str, value: object, src: _Source, section: str = "") -> str:
+    if not isinstance(value, str) or value not in OUTPUT_FORMATS:
+        expected = "one of " + ", ".join(f"'{name}'" for name in OUTPUT_FORMATS)
+        raise _wrong(key, expected, value, src, section)
+    return value
+
+
+def _per_file_ignores(
+    key: str, value: object, src: _Source, section: str = ""
+) -> Mapping[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise _wrong(key, "a table of glob = [selectors]", value, src, section)
+    return MappingProxyType(
+        {glob: _str_list(f"{key}.{glob}", codes, src, section) for glob, codes in value.items()}
+    )
+
+
+_Parser = Callable[[str, Any, _Source, str], Any]
+
+#: TOML key -> (Settings field, parser). ``verify`` and extra sections are handled apart.
+_TOP_KEYS: dict[str, tuple[str, _Parser]] = {
+    "select": ("select", _str_list),
+    "extend-select": ("extend_select", _str_list),
+    "ignore": ("ignore", _str_list),
+    "per-file-ignores": ("per_file_ignores", _per_file_ignores),
+    "fixable": ("fixable", _str_list),
+    "unfixable": ("unfixable", _str_list),
+    "unsafe-fixes": ("unsafe_fixes", _bool),
+    "exclude": ("exclude", _str_list),
+    "extend-exclude": ("extend_exclude", _str_list),
+    "output-format": ("output_format", _output_format),
+}
+
+
+def _parse_dims(key: str, value: object, src: _Source, section: str) -> Mapping[str, int]:
+    if not isinstance(value, dict):
+        raise _wrong(key, "a table of dim name = positive integer", value, src, section)
+    return MappingProxyType(
+        {name: _int(f"{key}.{name}", dim, src, section, minimum=1) for name, dim in value.items()}
+    )
+
+
+def _parse_shapes(
+    key: str, value: object, src: _Source, section: str
+) -> Mapping[str, tuple[int, ...]]:
+    if not isinstance(value, dict):
+        raise _wrong(key, "a table of input name = [dims]", value, src, section)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in value.items():
+        item_key = f"{key}.{name}"
+        if not isinstance(shape, list):
+            raise _wrong(item_key, "an array of integers >= 0", shape, src, section)
+        shapes[name] = tuple(_int(item_key, dim, src, section, minimum=0) for dim in shape)
+    return MappingProxyType(shapes)
+
+
+_VERIFY_KEYS: dict[str, _Parser] = {
+    "samples": lambda k, v, s, sec: _int(k, v, s, sec, minimum=1),
+    # numpy seeds must be non-negative.
+    "seed": lambda k, v, s, sec: _int(k, v, s, sec, minimum=0),
+    "rtol": _tolerance,
+    "atol": _tolerance,
+    "dims": _parse_dims,
+    "shapes": _parse_shapes,
+    "enabled": _bool,
+}
+
+
+def _parse_verify(value: object, src: _Source) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _wrong("verify", "a table", value, src, "")
+    parsed: dict[str, Any] = {}
+    for key, item in value.items():
+        parser = _VERIFY_KEYS.get(key)
+        if parser is None:
+            raise _unknown_key(key, list(_VERIFY_KEYS), src, "verify")
+        parsed[key] = parser(key, item, src, "verify")
+    return parsed
+
+
+def _parse_table(table: dict[str, Any], src: _Source) -> dict[str, Any]:
+    """Validate one ``[tool.onnxslim-lint]`` table into Settings keyword arguments.
+
+    ``verify`` comes back as a dict of the VerifyConfig fields that were given, and
+    extra sections under ``extra``; only keys present in ``table`` appear.
+    """
+    known = [*_TOP_KEYS, "verify", *EXTRA_SECTIONS]
+    parsed: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "verify":
+            parsed["verify"] = _parse_verify(value, src)
+        elif key in EXTRA_SECTIONS:
+            if not isinstance(value, dict):
+                raise _wrong(key, "a table", value, src, "")
+            extra[key] = value
+        elif key in _TOP_KEYS:
+            name, parser = _TOP_KEYS[key]
+            parsed[name] = parser(key, value, src, "")
+        else:
+            raise _unknown_key(key, known, src, "")
+    if extra:
+        parsed["extra"] = extra
+    return parsed
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Settings from one config file (``None``: the defaults).
+
+    A ``pyproject.toml`` is read from its ``[tool.onnxslim-lint]`` table (defaults if it
+    has none); any other file name holds the same keys at the top level.
+    """
+    if path is None:
+        return Settings()
+    path = Path(path)
+    display = _display(path)
+    data = _read_toml(path, display)
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{display}: 'tool' must be a table, got {_type_name(tool)}")
+        table = tool.get(TOOL_NAME, {})
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{display}: 'tool.{TOOL_NAME}' must be a table, got {_type_name(table)}"
+            )
+        src = _Source(display, f"tool.{TOOL_NAME}")
+    else:
+        table = data
+        src = _Source(display, "")
+    parsed = _parse_table(table, src)
+    verify = VerifyConfig(**parsed.pop("verify", {}))
+    extra = MappingProxyType(parsed.pop("extra", {}))
+    absolute = path.absolute()
+    return Settings(
+        **parsed, verify=verify, extra=extra, config_path=absolute, root=absolute.parent
+    )
+
+
+def settings_for(start: Path, *, config: Path | None = None, isolated: bool = False) -> Settings:
+    """The settings that apply when checking ``start``.
+
+    ``config`` (``--config PATH``) skips the search; ``isolated`` (``--isolated``)
+    ignores every config file. Both at once is a usage error, as in ruff.
+    """
+    if isolated:
+        if config is not None:
+            raise UsageError("--config with a file path cannot be used with --isolated")
+        return Settings()
+    if config is not None:
+        return load_settings(config)
+    return load_settings(find_config_file(start))
+
+
+# --------------------------------------------------------------------------- overrides
+
+_TUPLE_FIELDS = frozenset(
+    {"select", "extend_select", "ignore", "fixable", "unfixable", "exclude", "extend_exclude"}
+)
+
+
+def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """``settings`` with command-line values on top; ``None`` values are skipped.
+
+    Keys are Settings field names. Values replace the file's values (lists become
+    tuples), except ``verify`` and ``extra``: a mapping there is merged key by key
+    (a ``VerifyConfig`` replaces the whole section).
+    """
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    changes: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if name not in fields:
+            raise TypeError(f"apply_overrides() got an unknown setting {name!r}")
+        if value is None:
+            continue
+        if name in _TUPLE_FIELDS:
+            value = tuple(value)
+        elif name == "per_file_ignores":
+            value = MappingProxyType({glob: tuple(codes) for glob, codes in value.items()})
+        elif name == "verify" and not isinstance(value, VerifyConfig):
+            given = {key: item for key, item in value.items() if item is not None}
+            value = dataclasses.replace(settings.verify, **given)
+        elif name == "extra":
+            value = MappingProxyType(_merge(settings.extra, value))
+        changes[name] = value
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def parse_config_override(text: str) -> dict[str, Any]:
+    """Parse ruff-style ``--config "KEY = VALUE"`` text into :func:`apply_overrides` keywords.
+
+    Keys are those of ``[tool.onnxslim-lint]`` (``verify.samples = 5``,
+    ``select = ["OSL1"]``) and are validated as in a file. Pass the result as
+    ``apply_overrides(settings, **parse_config_override(text))``.
+    """
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"--config: {text!r} is neither an existing file nor a valid TOML "
+            f"'KEY = VALUE' override: {exc}"
+        ) from None
+    return _parse_table(table, _Source("--config", ""))
