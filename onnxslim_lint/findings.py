@@ -58,6 +58,9 @@ class Finding:
     nodes: int = 0
     locations: tuple[Location, ...] = field(default=())
     fix_title: str | None = None
+    # What the rule's fix will do, computed by its check against the same index;
+    # private to the rule, never shown or serialized.
+    plan: object = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, object]:
         """The stable JSON shape other tools read (keys never renamed)."""

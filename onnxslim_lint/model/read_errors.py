@@ -51,6 +51,12 @@ READ_ERRORS: dict[str, ReadErrorKind] = {
             "invalid-external-data",
             "External-data metadata that cannot be honoured (bad offset, length or key).",
         ),
+        ReadErrorKind(
+            "OSL010",
+            "internal-error",
+            "Checking or fixing the file failed in onnxslim-lint itself (please report it);"
+            " the file is left unchanged.",
+        ),
     )
 }
 

@@ -1,0 +1,3 @@
+from onnxslim_lint.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""The fix loop: apply the selected rules' fixes until nothing changes.
+
+Each round runs every rule once, in code order, on a freshly built index, so no
+rule ever plans against a stale view of the model. The loop stops when a whole
+round changes nothing; a loop that does not settle is a bug in a rule and raises.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import onnx
+
+from onnxslim_lint.errors import OnnxLintError
+from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext, Rule
+
+__all__ = ["FixLoopResult", "RuleError", "apply_fixes"]
+
+MAX_ROUNDS = 20
+
+
+class RuleError(OnnxLintError):
+    """A rule's fix misbehaved (raised, or never converged): a bug to report."""
+
+
+@dataclass
+class FixLoopResult:
+    model: onnx.ModelProto
+    # rule code -> how many items (initializers, constants, nodes) its fixes removed
+    applied: Counter[str] = field(default_factory=Counter)
+    fixed: list[Finding] = field(default_factory=list)
+    rounds: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.fixed)
+
+    @property
+    def exact(self) -> bool:
+        """True when every applied fix promises bit-identical outputs."""
+        return all(f.safety is FixSafety.EXACT for f in self.fixed)
+
+
+def apply_fixes(
+    model: onnx.ModelProto,
+    rules: Sequence[Rule],
+    *,
+    may_fix: Callable[[Finding], bool] = lambda finding: finding.safety is FixSafety.EXACT,
+    path: str = "<model>",
+) -> FixLoopResult:
+    """Fix a copy of ``model``; ``model`` itself is not changed."""
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    result = FixLoopResult(work)
+    for round_number in range(1, MAX_ROUNDS + 1):
+        changed = False
+        for rule in rules:
+            index = ModelIndex.build(work)
+            for finding in rule.check(CheckContext(index, path)):
+                if not finding.fixable or not may_fix(finding):
+                    continue
+                try:
+                    modified = rule.fix(index, finding)
+                except Exception as exc:  # a rule bug: name the rule, keep the cause
+                    raise RuleError(f"{path}: rule {rule.code} failed to fix: {exc!r}") from exc
+                if modified:
+                    changed = True
+                    result.fixed.append(finding)
+                    result.applied[rule.code] += finding.count
+        result.rounds = round_number
+        if not changed:
+            return result
+    raise RuleError(f"{path}: fixes did not settle after {MAX_ROUNDS} rounds (please report)")

@@ -1,0 +1,343 @@
+"""One read-only index of a model that every rule queries.
+
+Built once per check round from the ``ModelProto``; no rule walks the graph its own
+way. It knows, for the main graph and every If/Loop/Scan subgraph below it:
+
+- which node produces each value and every place that reads it, where a name read
+  inside a subgraph but defined outside it counts as a read of the outer value (and as
+  an implicit input of the node that owns the subgraph);
+- the initializers of each graph, which of them are also graph inputs (overridable
+  defaults, part of the interface) and which values are graph outputs;
+- the model-local functions and which of them are called;
+- names that side tables refer to (training_info bindings, quantization annotations),
+  which count as reads so nothing they name is removed.
+
+ONNX forbids shadowing, so a value name identifies one value across a graph and all
+its subgraphs. Function bodies have their own namespace; rules leave them alone, the
+index only records which functions are called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import onnx
+
+__all__ = [
+    "GraphScope",
+    "ModelIndex",
+    "NodeRef",
+    "Use",
+    "tensor_detail",
+]
+
+_GRAPH = onnx.AttributeProto.GRAPH
+_GRAPHS = onnx.AttributeProto.GRAPHS
+
+
+@dataclass(eq=False)
+class GraphScope:
+    """A graph in the model: the main graph or a subgraph held by a node attribute."""
+
+    path: str
+    graph: onnx.GraphProto
+    parent: GraphScope | None = None
+    owner: NodeRef | None = None
+    depth: int = 0
+    input_names: frozenset[str] = frozenset()
+    output_names: frozenset[str] = frozenset()
+    initializer_names: frozenset[str] = frozenset()
+    # Every name defined in this graph: inputs, initializers, node outputs.
+    defined: frozenset[str] = frozenset()
+
+    def is_ancestor_or_self(self, other: GraphScope) -> bool:
+        """True when ``self`` encloses ``other`` (names of self are visible in other)."""
+        scope: GraphScope | None = other
+        while scope is not None:
+            if scope is self:
+                return True
+            scope = scope.parent
+        return False
+
+
+@dataclass(eq=False)
+class NodeRef:
+    scope: GraphScope
+    position: int
+    node: onnx.NodeProto
+
+    @property
+    def label(self) -> str:
+        return self.node.name or f"{self.node.op_type}#{self.position}"
+
+
+@dataclass(eq=False)
+class Use:
+    """One read of a value: a node input slot, or a graph output of some scope."""
+
+    scope: GraphScope
+    node: NodeRef | None  # None: the value is named in scope.graph.output
+    slot: int  # input index on the node, or output index in the graph
+
+
+@dataclass(eq=False)
+class ModelIndex:
+    model: onnx.ModelProto
+    main: GraphScope
+    scopes: list[GraphScope]
+    producer: dict[str, NodeRef]
+    uses: dict[str, list[Use]]
+    # Names read by nodes inside a node's subgraphs but defined outside them.
+    implicit_inputs: dict[int, frozenset[str]]
+    # Where each name is defined: the scope it lives in.
+    defined_in: dict[str, GraphScope]
+    initializers: dict[str, tuple[GraphScope, onnx.TensorProto]]
+    sparse_initializers: dict[str, tuple[GraphScope, onnx.SparseTensorProto]]
+    # Names the model's side tables (training_info, quantization_annotation) mention.
+    side_table_names: frozenset[str]
+    opsets: dict[str, int]
+    called_functions: set[tuple[str, str, str]] = field(default_factory=set)
+    node_refs: list[NodeRef] = field(default_factory=list)
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def build(cls, model: onnx.ModelProto) -> ModelIndex:
+        main = _make_scope("main", model.graph, None, None)
+        index = cls(
+            model=model,
+            main=main,
+            scopes=[],
+            producer={},
+            uses={},
+            implicit_inputs={},
+            defined_in={},
+            initializers={},
+            sparse_initializers={},
+            side_table_names=frozenset(_side_table_names(model)),
+            opsets={_domain(op.domain): op.version for op in model.opset_import},
+        )
+        index._add_scope(main)
+        for function in model.functions:
+            for node in function.node:
+                index._note_call(node)
+                for sub in _subgraphs(node):
+                    for sub_node in _walk_nodes(sub):
+                        index._note_call(sub_node)
+        return index
+
+    def _add_scope(self, scope: GraphScope) -> frozenset[str]:
+        """Index a scope and its subgraphs; return the outer names it reads."""
+        self.scopes.append(scope)
+        graph = scope.graph
+        for name in scope.defined:
+            self.defined_in.setdefault(name, scope)
+        for tensor in graph.initializer:
+            self.initializers[tensor.name] = (scope, tensor)
+        for sparse in graph.sparse_initializer:
+            self.sparse_initializers[sparse.values.name] = (scope, sparse)
+        outer_reads: set[str] = set()
+        for position, node in enumerate(graph.node):
+            ref = NodeRef(scope, position, node)
+            self.node_refs.append(ref)
+            self._note_call(node)
+            for out in node.output:
+                if out:
+                    self.producer[out] = ref
+            for slot, name in enumerate(node.input):
+                if not name:
+                    continue  # "" marks an absent optional input
+                self.uses.setdefault(name, []).append(Use(scope, ref, slot))
+                if name not in scope.defined:
+                    outer_reads.add(name)
+            implicit: set[str] = set()
+            for attr_name, sub in _named_subgraphs(node):
+                child = _make_scope(f"{scope.path}/{ref.label}/{attr_name}", sub, scope, ref)
+                implicit |= self._add_scope(child)
+            if implicit:
+                self.implicit_inputs[id(node)] = frozenset(implicit)
+                outer_reads |= {name for name in implicit if name not in scope.defined}
+        for slot, value in enumerate(graph.output):
+            if value.name:
+                self.uses.setdefault(value.name, []).append(Use(scope, None, slot))
+                if value.name not in scope.defined:
+                    outer_reads.add(value.name)
+        return frozenset(outer_reads)
+
+    def _note_call(self, node: onnx.NodeProto) -> None:
+        self.called_functions.add((node.domain or "", node.op_type, node.overload))
+
+    # -- queries --------------------------------------------------------------------
+
+    def nodes(self) -> Iterator[NodeRef]:
+        """Every node of the main graph and its subgraphs (not function bodies).
+
+        The same NodeRef objects as in ``producer`` and ``uses``, so ``is`` compares them.
+        """
+        yield from self.node_refs
+
+    def uses_of(self, name: str) -> list[Use]:
+        return self.uses.get(name, [])
+
+    def is_used(self, name: str) -> bool:
+        return bool(self.uses.get(name)) or name in self.side_table_names
+
+    def is_graph_output(self, name: str) -> bool:
+        """True when the value is an output of any graph (main or subgraph)."""
+        return any(use.node is None for use in self.uses.get(name, ()))
+
+    def is_main_output(self, name: str) -> bool:
+        return name in self.main.output_names
+
+    def is_graph_input(self, name: str) -> bool:
+        scope = self.defined_in.get(name)
+        return scope is not None and name in scope.input_names
+
+    def is_overridable(self, name: str) -> bool:
+        """An initializer that is also a graph input: a default the caller may replace."""
+        scope = self.defined_in.get(name)
+        return scope is not None and name in scope.initializer_names and name in scope.input_names
+
+    def reads_of_node(self, node: onnx.NodeProto) -> list[str]:
+        """Every value the node reads: its inputs plus names its subgraphs read outside."""
+        names = [name for name in node.input if name]
+        names.extend(self.implicit_inputs.get(id(node), ()))
+        return names
+
+    def constant_tensor(self, name: str) -> onnx.TensorProto | None:
+        """The tensor value of a non-overridable initializer or a Constant node output."""
+        if name in self.initializers and not self.is_overridable(name):
+            return self.initializers[name][1]
+        ref = self.producer.get(name)
+        if (
+            ref is not None
+            and ref.node.op_type == "Constant"
+            and ref.node.domain in ("", "ai.onnx")
+        ):
+            return constant_node_tensor(ref.node)
+        return None
+
+    def value_shape(self, name: str) -> tuple[int | str | None, ...] | None:
+        """Declared shape of a value from graph inputs/outputs/value_info or an initializer."""
+        if name in self.initializers:
+            return tuple(self.initializers[name][1].dims)
+        scope = self.defined_in.get(name)
+        graphs = [scope.graph] if scope is not None else [s.graph for s in self.scopes]
+        for graph in graphs:
+            for value in (*graph.input, *graph.value_info, *graph.output):
+                if value.name == name and value.type.HasField("tensor_type"):
+                    tensor_type = value.type.tensor_type
+                    if not tensor_type.HasField("shape"):
+                        return None
+                    return tuple(
+                        d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                        for d in tensor_type.shape.dim
+                    )
+        return None
+
+    def fresh_name(self, base: str) -> str:
+        """A value name not used anywhere in the model (all scopes, any role)."""
+        taken = set(self.defined_in) | set(self.uses) | set(self.producer)
+        candidate = base
+        counter = 1
+        while candidate in taken:
+            candidate = f"{base}_{counter}"
+            counter += 1
+        return candidate
+
+
+def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
+    """The value of a Constant node as a TensorProto (None for sparse and string forms)."""
+    if len(node.attribute) != 1:
+        return None
+    attr = node.attribute[0]
+    if attr.ref_attr_name:
+        return None  # a function attribute reference: not a constant here
+    name = attr.name
+    if name == "value":
+        return attr.t
+    if name == "value_float":
+        return onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [], [attr.f])
+    if name == "value_floats":
+        return onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [len(attr.floats)], attr.floats)
+    if name == "value_int":
+        return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [], [attr.i])
+    if name == "value_ints":
+        return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [len(attr.ints)], attr.ints)
+    return None
+
+
+def tensor_detail(tensor: onnx.TensorProto) -> str:
+    """``float32[64,256]``: the dtype and dims, for messages and locations."""
+    try:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).name
+    except (KeyError, ValueError, TypeError):
+        dtype = onnx.TensorProto.DataType.Name(tensor.data_type).lower()
+    return f"{dtype}[{','.join(str(d) for d in tensor.dims)}]"
+
+
+def _make_scope(
+    path: str, graph: onnx.GraphProto, parent: GraphScope | None, owner: NodeRef | None
+) -> GraphScope:
+    inputs = frozenset(v.name for v in graph.input if v.name)
+    inits = frozenset(t.name for t in graph.initializer) | frozenset(
+        s.values.name for s in graph.sparse_initializer
+    )
+    node_outputs = frozenset(out for node in graph.node for out in node.output if out)
+    return GraphScope(
+        path=path,
+        graph=graph,
+        parent=parent,
+        owner=owner,
+        depth=0 if parent is None else parent.depth + 1,
+        input_names=inputs,
+        output_names=frozenset(v.name for v in graph.output if v.name),
+        initializer_names=inits,
+        defined=inputs | inits | node_outputs,
+    )
+
+
+def _named_subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
+    for attr in node.attribute:
+        if attr.type == _GRAPH:
+            yield attr.name, attr.g
+        elif attr.type == _GRAPHS:
+            for i, graph in enumerate(attr.graphs):
+                yield f"{attr.name}[{i}]", graph
+
+
+def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
+    for _, graph in _named_subgraphs(node):
+        yield graph
+
+
+def _walk_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    for node in graph.node:
+        yield node
+        for sub in _subgraphs(node):
+            yield from _walk_nodes(sub)
+
+
+def has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(attr.type in (_GRAPH, _GRAPHS) for attr in node.attribute)
+
+
+def _side_table_names(model: onnx.ModelProto) -> set[str]:
+    names: set[str] = set()
+    for annotation in model.graph.quantization_annotation:
+        names.add(annotation.tensor_name)
+        names.update(entry.value for entry in annotation.quant_parameter_tensor_names)
+    for info in model.training_info:
+        for binding in (*info.initialization_binding, *info.update_binding):
+            names.add(binding.key)
+            names.add(binding.value)
+        for graph in (info.initialization, info.algorithm):
+            for node in _walk_nodes(graph):
+                names.update(name for name in node.input if name)
+            names.update(v.name for v in graph.output)
+    return names
+
+
+def _domain(domain: str) -> str:
+    return "" if domain in ("", "ai.onnx") else domain

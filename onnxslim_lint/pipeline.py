@@ -1,0 +1,242 @@
+"""One model file through the tool: load -> index -> check -> (fix -> verify -> write).
+
+This is the only module that knows the order of the stages. It returns a
+:class:`FileResult` and prints nothing; the CLI and the Python API report it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from onnxslim_lint.config import Settings
+from onnxslim_lint.discover import matches_any
+from onnxslim_lint.errors import ModelReadError
+from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.fix.apply import apply_fixes
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.load import LoadedModel, load_model
+from onnxslim_lint.model.read_errors import READ_ERRORS
+from onnxslim_lint.rules.base import CheckContext, Rule
+from onnxslim_lint.rules.registry import resolve_selectors, select_rules
+
+__all__ = [
+    "FileResult",
+    "FixReport",
+    "RunOptions",
+    "check_model",
+    "count_nodes",
+    "process_file",
+    "rules_for",
+]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to do with each file, beyond the settings from configuration."""
+
+    fix: bool = False
+    verify: bool = True
+    unsafe_fixes: bool = False
+    output: Path | None = None  # -o: write the result here instead of in place
+    diff: bool = False  # plan the fix and report it, write nothing
+
+
+@dataclass
+class FixReport:
+    nodes_before: int
+    nodes_after: int
+    size_before: int
+    size_after: int
+    applied: Counter[str]
+    seconds: float
+    verdict: str  # "passed" | "failed" | "could-not-verify" | "not-verified" | "refused"
+    max_diff: float = 0.0
+    reason: str = ""
+    written: bool = False
+
+
+@dataclass
+class FileResult:
+    path: Path
+    display: str
+    findings: list[Finding] = field(default_factory=list)  # what remains to report
+    fixed: list[Finding] = field(default_factory=list)  # what --fix removed
+    error: Finding | None = None  # the file could not be checked (OSL0xx)
+    fix_report: FixReport | None = None
+
+    @property
+    def refused(self) -> bool:
+        report = self.fix_report
+        return report is not None and report.verdict in ("failed", "could-not-verify", "refused")
+
+
+def rules_for(path: Path, settings: Settings) -> list[Rule]:
+    """The selected rules minus this file's per-file-ignores."""
+    ignored: set[str] = set()
+    for glob, selectors in settings.per_file_ignores.items():
+        if matches_any(path, [glob], settings.root):
+            ignored |= resolve_selectors(selectors, what="in per-file-ignores")
+    rules = select_rules(settings.select, settings.extend_select, settings.ignore)
+    return [rule() for rule in rules if rule.code not in ignored]
+
+
+def fixable_codes(settings: Settings) -> set[str]:
+    fixable = resolve_selectors(("ALL",) if settings.fixable is None else settings.fixable)
+    return fixable - resolve_selectors(settings.unfixable)
+
+
+def check_model(model: onnx.ModelProto, rules: Sequence[Rule], display: str) -> list[Finding]:
+    index = ModelIndex.build(model)
+    ctx = CheckContext(index, display)
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(rule.check(ctx))
+    return findings
+
+
+def count_nodes(model: onnx.ModelProto) -> int:
+    """Nodes of the main graph and all its subgraphs."""
+    return sum(1 for _ in ModelIndex.build(model).nodes())
+
+
+def process_file(
+    path: Path, settings: Settings, options: RunOptions, display: str | None = None
+) -> FileResult:
+    display = display or str(path)
+    result = FileResult(path, display)
+    try:
+        loaded = load_model(path)
+    except ModelReadError as exc:
+        kind = READ_ERRORS[exc.code]
+        result.error = Finding(display, exc.code, kind.name, exc.reason, fixable=False)
+        return result
+    rules = rules_for(path, settings)
+    result.findings = check_model(loaded.model, rules, display)
+    if options.fix or options.diff:
+        _fix(loaded, rules, settings, options, result)
+    return result
+
+
+def _fix(
+    loaded: LoadedModel,
+    rules: list[Rule],
+    settings: Settings,
+    options: RunOptions,
+    result: FileResult,
+) -> None:
+    started = time.perf_counter()
+    allowed = fixable_codes(settings)
+    unsafe = options.unsafe_fixes or settings.unsafe_fixes
+
+    def may_fix(finding: Finding) -> bool:
+        if finding.code not in allowed:
+            return False
+        return finding.safety is FixSafety.EXACT or unsafe
+
+    if not any(f.fixable and may_fix(f) for f in result.findings):
+        if options.output is not None and not options.diff:
+            _copy_unchanged(loaded, options.output)
+        return
+    loop = apply_fixes(loaded.model, rules, may_fix=may_fix, path=result.display)
+    fixed_model = loop.model
+    report = FixReport(
+        nodes_before=count_nodes(loaded.model),
+        nodes_after=count_nodes(fixed_model),
+        size_before=loaded.total_size,
+        size_after=loaded.total_size,
+        applied=loop.applied,
+        seconds=0.0,
+        verdict="not-verified",
+    )
+    result.fix_report = report
+    from onnxslim_lint.model.write import serialized_size, write_model
+
+    external = loaded.has_external_data
+    report.size_after = serialized_size(fixed_model, external=external)
+    refusal = _refusal(loaded, fixed_model, report)
+    if refusal is None and options.diff:
+        report.verdict = "planned"
+    elif refusal is None and options.verify and settings.verify.enabled:
+        from onnxslim_lint.fix.verify import VerifySettings, verify_models
+
+        config = settings.verify
+        verdict = verify_models(
+            loaded.model,
+            fixed_model,
+            VerifySettings(
+                samples=config.samples,
+                seed=config.seed,
+                rtol=config.rtol,
+                atol=config.atol,
+                dims=dict(config.dims),
+                shapes={k: tuple(v) for k, v in config.shapes.items()},
+            ),
+            exact=loop.exact,
+        )
+        report.verdict = verdict.verdict
+        report.max_diff = verdict.max_diff
+        report.reason = verdict.reason
+        if not verdict.passed:
+            refusal = verdict.verdict
+    elif refusal is None:
+        report.verdict = "not-verified"
+    if refusal is not None:
+        if report.verdict in ("not-verified", "planned"):
+            report.verdict = "refused"
+        report.seconds = time.perf_counter() - started
+        return
+    if options.diff:
+        result.fixed = loop.fixed
+        report.seconds = time.perf_counter() - started
+        return
+    target = options.output or loaded.path
+    replaces = loaded.data_files if options.output is None else ()
+    write_model(fixed_model, target, external=external, replaces=replaces)
+    report.written = True
+    result.fixed = loop.fixed
+    result.findings = check_model(fixed_model, rules, result.display)
+    report.seconds = time.perf_counter() - started
+
+
+def _refusal(loaded: LoadedModel, fixed: onnx.ModelProto, report: FixReport) -> str | None:
+    """A reason the fixed model must not be written, before any verification."""
+    from onnxslim_lint.fix.verify import check_interface, check_model_valid
+
+    problem = check_interface(loaded.model, fixed)
+    if problem is not None:
+        report.reason = f"the fix would change the model's interface: {problem}"
+        return "interface"
+    problem = check_model_valid(fixed)
+    if problem is not None:
+        report.reason = f"the fixed model fails the onnx checker: {problem}"
+        return "invalid"
+    if report.size_after > report.size_before:
+        report.reason = (
+            f"the fixed model would be larger ({report.size_after} > {report.size_before} bytes)"
+        )
+        return "larger"
+    return None
+
+
+def _copy_unchanged(loaded: LoadedModel, output: Path) -> None:
+    """-o with nothing to fix: a byte-identical copy (data files beside it)."""
+    if output.resolve() == loaded.path.resolve():
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    shutil.copyfile(loaded.path, tmp)
+    os.replace(tmp, output)
+    if loaded.data_files and output.parent.resolve() != loaded.path.parent.resolve():
+        for data in loaded.data_files:
+            relative = data.relative_to(loaded.path.parent.resolve())
+            destination = output.parent / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(data, destination)

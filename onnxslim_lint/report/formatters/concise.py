@@ -1,0 +1,16 @@
+"""``concise``: one line per finding, ``path: CODE [*] message``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from onnxslim_lint.findings import Finding
+
+
+def line(finding: Finding) -> str:
+    marker = " [*]" if finding.fixable else ""
+    return f"{finding.path}: {finding.code}{marker} {finding.message}"
+
+
+def render(findings: Sequence[Finding]) -> str:
+    return "".join(line(finding) + "\n" for finding in findings)

@@ -1,0 +1,106 @@
+"""The closing lines of a run: summary, fix reports and statistics (ruff's wording)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from onnxslim_lint.findings import Finding, format_bytes
+from onnxslim_lint.pipeline import FileResult, FixReport
+
+__all__ = ["fix_report_line", "show_fixes", "statistics", "summary"]
+
+
+def _percent(before: int, after: int) -> str:
+    if before == 0:
+        return "0.0%"
+    return f"{(after - before) / before * 100:+.1f}%"
+
+
+def fix_report_line(result: FileResult) -> str | None:
+    report: FixReport | None = result.fix_report
+    if report is None:
+        return None
+    rules = " ".join(f"{code}×{n}" for code, n in sorted(report.applied.items()))
+    numbers = (
+        f"nodes {report.nodes_before} → {report.nodes_after} "
+        f"({_percent(report.nodes_before, report.nodes_after)}), "
+        f"size {format_bytes(report.size_before)} → {format_bytes(report.size_after)} "
+        f"({_percent(report.size_before, report.size_after)}), "
+        f"rules {rules or '-'}, {report.seconds:.2f} s"
+    )
+    if report.verdict == "passed":
+        verdict = f"verified ({report.max_diff:.3g} max diff)"
+    elif report.verdict == "not-verified":
+        verdict = "not verified (--no-verify)"
+    elif report.verdict == "planned":
+        return f"{result.display}: would fix: {numbers}"
+    else:
+        label = {"failed": "verification failed", "could-not-verify": "could not verify"}
+        return (
+            f"{result.display}: fix refused, file left unchanged: "
+            f"{label.get(report.verdict, 'refused')}: {report.reason}"
+        )
+    return f"{result.display}: fixed: {numbers}, {verdict}"
+
+
+def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = True) -> str:
+    remaining = [f for r in results for f in r.findings]
+    errors = [r.error for r in results if r.error is not None]
+    fixed = sum(len(r.fixed) for r in results)
+    total = len(remaining) + len(errors)
+    if total == 0 and fixed == 0:
+        return "All checks passed!\n"
+    if fixing:
+        return (
+            f"Found {total + fixed} {_errors(total + fixed)} ({fixed} fixed, {total} remaining).\n"
+        )
+    nbytes = sum(f.nbytes for f in remaining if f.fixable)
+    nodes = sum(f.nodes for f in remaining if f.fixable)
+    removable = ""
+    if nbytes or nodes:
+        removable = (
+            f" ({format_bytes(nbytes)} and {nodes} {'node' if nodes == 1 else 'nodes'} removable)"
+        )
+    lines = [f"Found {total} {_errors(total)}{removable}."]
+    fixable = sum(1 for f in remaining if f.fixable)
+    if fixable and fix_hint:
+        lines.append(f"[*] {fixable} fixable with the --fix option.")
+    return "\n".join(lines) + "\n"
+
+
+def _errors(n: int) -> str:
+    return "error" if n == 1 else "errors"
+
+
+def statistics(findings: Sequence[Finding]) -> str:
+    """``count  code  [*] name  bytes`` per rule, most frequent first."""
+    counts: Counter[str] = Counter()
+    nbytes: dict[str, int] = defaultdict(int)
+    names: dict[str, str] = {}
+    fixable: dict[str, bool] = {}
+    for finding in findings:
+        counts[finding.code] += 1
+        nbytes[finding.code] += finding.nbytes
+        names[finding.code] = finding.name
+        fixable[finding.code] = fixable.get(finding.code, False) or finding.fixable
+    width = max((len(str(n)) for n in counts.values()), default=1)
+    lines = []
+    for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        marker = "[*]" if fixable[code] else "[ ]"
+        lines.append(f"{n:>{width}}\t{code}\t{marker} {names[code]}\t{format_bytes(nbytes[code])}")
+    return "".join(line + "\n" for line in lines)
+
+
+def show_fixes(results: Sequence[FileResult]) -> str:
+    fixed = [r for r in results if r.fixed]
+    if not fixed:
+        return ""
+    total = sum(len(r.fixed) for r in fixed)
+    lines = [f"Fixed {total} {_errors(total)}:"]
+    for result in fixed:
+        lines.append(f"- {result.display}:")
+        for code, n in sorted(Counter(f.code for f in result.fixed).items()):
+            name = next(f.name for f in result.fixed if f.code == code)
+            lines.append(f"    {n} × {code} ({name})")
+    return "\n".join(lines) + "\n"

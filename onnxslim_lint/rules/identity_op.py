@@ -1,0 +1,110 @@
+"""OSL201 identity-op."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from onnx import numpy_helper
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor, can_bypass
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+class IdentityOp(Rule):
+    """
+    ## What it does
+    Finds ``Identity`` nodes, and ``Dropout`` nodes that run in inference mode with
+    their mask output unused: both pass their input through unchanged. Readers of
+    the node's output are rewired to its input and the node is removed.
+
+    ## Why is this bad?
+    Exporters emit Identity for every aliased tensor and keep Dropout from training
+    code. Each is a node that every runtime must load and schedule for nothing.
+
+    ## What it leaves alone
+    - When the output is a graph output, the graph output keeps its name: the node
+      that makes the input is renamed to write the output instead. Where that is
+      impossible (the input is a graph input, an initializer, a value of an outer
+      graph, or itself an output), the node stays.
+    - A Dropout whose ``training_mode`` is not a constant false, whose mask is read,
+      or (opset < 7) whose ``is_test`` is 0.
+    - Reads inside If/Loop/Scan subgraphs are rewired with the rest.
+
+    ## Example
+    ``h = Identity(x); y = Relu(h)`` becomes ``y = Relu(x)``.
+
+    ## Fix safety
+    Exact: Identity and inference-mode Dropout return their input bit for bit.
+    """
+
+    code = "OSL201"
+    name = "identity-op"
+    summary = "Identity nodes and inference-mode Dropout nodes"
+    fix_title = "Remove the no-op nodes and rewire their readers"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        index = ctx.index
+        found = [
+            ref
+            for ref in index.nodes()
+            if _passes_through(index, ref)
+            and can_bypass(index, ref, ref.node.output[0], ref.node.input[0])
+        ]
+        if not found:
+            return []
+        nbytes = sum(ref.node.ByteSize() for ref in found)
+        by_kind = Counter(ref.node.op_type for ref in found)
+        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(found), 'no-op node')}: {kinds}{size_note(nbytes)}",
+                locations=[
+                    Location("node", ref.label, ref.scope.path, ref.node.op_type, 0)
+                    for ref in found
+                ],
+                count=len(found),
+                nbytes=nbytes,
+                nodes=len(found),
+                plan=found,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        editor = Editor(index)
+        changed = False
+        for ref in finding.plan:  # type: ignore[attr-defined]
+            changed |= editor.bypass(ref, ref.node.output[0], ref.node.input[0])
+        editor.commit()
+        return changed
+
+
+def _passes_through(index: ModelIndex, ref: NodeRef) -> bool:
+    node = ref.node
+    if node.domain not in ("", "ai.onnx") or not node.input or not node.input[0]:
+        return False
+    if not node.output or not node.output[0]:
+        return False
+    if node.op_type == "Identity":
+        return len(node.output) == 1
+    if node.op_type != "Dropout":
+        return False
+    if len(node.output) > 1 and node.output[1]:
+        mask = node.output[1]
+        if index.is_used(mask) or index.is_graph_output(mask):
+            return False
+    if index.opsets.get("", 1) < 7:
+        # Before opset 7 Dropout runs in training mode unless is_test=1.
+        if not any(attr.name == "is_test" and attr.i == 1 for attr in node.attribute):
+            return False
+    if len(node.input) > 2 and node.input[2]:
+        mode = index.constant_tensor(node.input[2])
+        if mode is None:
+            return False
+        values = numpy_helper.to_array(mode)
+        if values.size != 1 or bool(values.reshape(-1)[0]):
+            return False
+    return True

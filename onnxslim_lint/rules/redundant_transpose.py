@@ -1,0 +1,188 @@
+"""OSL202 redundant-transpose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor, can_bypass
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+@dataclass(eq=False)
+class _Pair:
+    first: NodeRef
+    second: NodeRef
+    perm: tuple[int, ...]  # the composed permutation
+    drop_first: bool  # the first Transpose feeds nothing else
+
+    @property
+    def cancels(self) -> bool:
+        return self.perm == tuple(range(len(self.perm)))
+
+    @property
+    def saved_nodes(self) -> int:
+        return (1 if self.cancels else 0) + (1 if self.drop_first else 0)
+
+
+class RedundantTranspose(Rule):
+    """
+    ## What it does
+    Finds a ``Transpose`` whose input is another ``Transpose``. When the two
+    permutations cancel, both go and readers get the original tensor; otherwise they
+    are merged into one ``Transpose`` with the composed permutation.
+
+    ## Why is this bad?
+    Layout conversions between frameworks (NCHW and NHWC) and attention reshapes
+    leave Transpose pairs that undo each other. Each one copies the whole tensor at
+    run time.
+
+    ## What it leaves alone
+    - A first Transpose that also feeds other nodes keeps feeding them; it is removed
+      only when the pair was its only reader. A merge that would remove no node is not
+      reported.
+    - A second Transpose whose output is a graph output keeps that name; where it
+      cannot (the input is a graph input or an output itself), the pair stays.
+    - A Transpose without a ``perm`` attribute (reverse the dims) is handled only when
+      the input's rank is known.
+
+    ## Example
+    ``t = Transpose(x, perm=[0, 2, 1]); y = Transpose(t, perm=[0, 2, 1])`` becomes
+    ``y = x``; ``perm=[1, 0, 2]`` then ``perm=[0, 2, 1]`` becomes one
+    ``Transpose(x, perm=[1, 2, 0])``.
+
+    ## Fix safety
+    Exact: a permutation of elements moves bits without computing anything.
+    """
+
+    code = "OSL202"
+    name = "redundant-transpose"
+    summary = "Consecutive Transposes that cancel or compose"
+    fix_title = "Remove or merge the consecutive Transposes"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        index = ctx.index
+        pairs = _pairs(index)
+        if not pairs:
+            return []
+        nodes = sum(pair.saved_nodes for pair in pairs)
+        nbytes = sum(
+            (pair.second.node.ByteSize() if pair.cancels else 0)
+            + (pair.first.node.ByteSize() if pair.drop_first else 0)
+            for pair in pairs
+        )
+        cancel = sum(1 for pair in pairs if pair.cancels)
+        parts = []
+        if cancel:
+            parts.append(f"{plural(cancel, 'Transpose pair')} that cancel")
+        if len(pairs) - cancel:
+            parts.append(f"{plural(len(pairs) - cancel, 'Transpose pair')} that compose")
+        return [
+            self.finding(
+                ctx,
+                " and ".join(parts) + size_note(nbytes),
+                locations=[
+                    Location(
+                        "node",
+                        f"{pair.first.label} -> {pair.second.label}",
+                        pair.second.scope.path,
+                        "cancel" if pair.cancels else f"perm={list(pair.perm)}",
+                        0,
+                    )
+                    for pair in pairs
+                ],
+                count=nodes,
+                nbytes=nbytes,
+                nodes=nodes,
+                plan=pairs,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        editor = Editor(index)
+        changed = False
+        for pair in finding.plan:  # type: ignore[attr-defined]
+            first, second = pair.first.node, pair.second.node
+            source, middle, result = first.input[0], first.output[0], second.output[0]
+            if {source, middle, result} & editor.touched:
+                continue
+            if pair.cancels:
+                if not editor.bypass(pair.second, result, source):
+                    continue
+            else:
+                second.input[0] = source
+                _set_perm(second, pair.perm)
+                editor.touched.update((source, middle, result))
+            if pair.drop_first:
+                editor.remove_node(pair.first)
+            changed = True
+        editor.commit()
+        return changed
+
+
+def _pairs(index: ModelIndex) -> list[_Pair]:
+    pairs: list[_Pair] = []
+    claimed: set[int] = set()
+    for second in index.nodes():
+        if not _is_transpose(second) or id(second) in claimed:
+            continue
+        middle = second.node.input[0]
+        first = index.producer.get(middle)
+        if first is None or first.scope is not second.scope or not _is_transpose(first):
+            continue
+        if id(first) in claimed:
+            continue
+        if index.is_graph_output(middle) or middle in index.side_table_names:
+            continue
+        perm1 = _perm(index, first)
+        perm2 = _perm(index, second)
+        if perm1 is None or perm2 is None or len(perm1) != len(perm2):
+            continue
+        composed = tuple(perm1[axis] for axis in perm2)
+        drop_first = all(use.node is second for use in index.uses_of(middle))
+        pair = _Pair(first, second, composed, drop_first)
+        if pair.saved_nodes == 0:
+            continue
+        if pair.cancels and not can_bypass(
+            index, second, second.node.output[0], first.node.input[0]
+        ):
+            continue
+        claimed.update((id(first), id(second)))
+        pairs.append(pair)
+    return pairs
+
+
+def _is_transpose(ref: NodeRef) -> bool:
+    node = ref.node
+    return (
+        node.op_type == "Transpose"
+        and node.domain in ("", "ai.onnx")
+        and len(node.input) == 1
+        and bool(node.input[0])
+        and len(node.output) == 1
+        and bool(node.output[0])
+    )
+
+
+def _perm(index: ModelIndex, ref: NodeRef) -> tuple[int, ...] | None:
+    for attr in ref.node.attribute:
+        if attr.name == "perm":
+            perm = tuple(int(axis) for axis in attr.ints)
+            return perm if sorted(perm) == list(range(len(perm))) else None
+    shape = index.value_shape(ref.node.input[0])
+    if shape is None:
+        return None
+    return tuple(reversed(range(len(shape))))
+
+
+def _set_perm(node, perm: tuple[int, ...]) -> None:  # type: ignore[no-untyped-def]
+    for attr in node.attribute:
+        if attr.name == "perm":
+            del attr.ints[:]
+            attr.ints.extend(perm)
+            return
+    from onnx import helper
+
+    node.attribute.append(helper.make_attribute("perm", list(perm)))

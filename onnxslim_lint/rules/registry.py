@@ -1,0 +1,87 @@
+"""Every rule, by code and name, and the ruff-style selection of rules.
+
+An explicit tuple, no discovery: adding a rule is one import and one line.
+Selectors are codes (``OSL101``), prefixes (``OSL1``, ``OSL``), rule names
+(``unused-initializer``) or ``ALL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from onnxslim_lint.errors import UsageError
+from onnxslim_lint.model.read_errors import READ_ERRORS
+from onnxslim_lint.rules.base import Rule
+from onnxslim_lint.rules.dead_node import DeadNode
+from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
+from onnxslim_lint.rules.identity_op import IdentityOp
+from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
+from onnxslim_lint.rules.unused_initializer import UnusedInitializer
+
+__all__ = [
+    "ALL_RULES",
+    "FAMILIES",
+    "resolve_selectors",
+    "rule_by_code_or_name",
+    "select_rules",
+]
+
+ALL_RULES: tuple[type[Rule], ...] = (
+    UnusedInitializer,
+    DeadNode,
+    DuplicateConstant,
+    IdentityOp,
+    RedundantTranspose,
+)
+
+FAMILIES: dict[str, str] = {
+    "OSL0": "Files that cannot be checked",
+    "OSL1": "Dead weight",
+    "OSL2": "Graph structure",
+}
+
+# Rules a user must opt into (by exact code or by fixable/--unsafe-fixes) are kept
+# out of the default selection; every rule in ALL_RULES is enforced by default.
+DEFAULT_SELECT: tuple[str, ...] = ("ALL",)
+
+
+def _all_codes() -> list[str]:
+    return [rule.code for rule in ALL_RULES]
+
+
+def resolve_selectors(selectors: Iterable[str], *, what: str = "selector") -> set[str]:
+    """The rule codes a list of selectors stands for; an unknown selector is a UsageError."""
+    codes: set[str] = set()
+    by_name = {rule.name: rule.code for rule in ALL_RULES}
+    known = _all_codes() + list(READ_ERRORS)
+    for raw in selectors:
+        selector = raw.strip()
+        if selector.upper() == "ALL":
+            codes.update(_all_codes())
+            continue
+        if selector in by_name:
+            codes.add(by_name[selector])
+            continue
+        matched = [code for code in known if code.startswith(selector.upper())]
+        if not matched or not selector.upper().startswith("OSL"):
+            raise UsageError(f"unknown rule {what} '{raw}' (see `onnxslim-lint rule --all`)")
+        codes.update(code for code in matched if code not in READ_ERRORS)
+    return codes
+
+
+def select_rules(
+    select: Sequence[str] | None,
+    extend_select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> list[type[Rule]]:
+    chosen = resolve_selectors(DEFAULT_SELECT if select is None else select)
+    chosen |= resolve_selectors(extend_select)
+    chosen -= resolve_selectors(ignore)
+    return [rule for rule in ALL_RULES if rule.code in chosen]
+
+
+def rule_by_code_or_name(key: str) -> type[Rule] | None:
+    for rule in ALL_RULES:
+        if key.upper() == rule.code or key == rule.name:
+            return rule
+    return None
