@@ -96,10 +96,10 @@ def _passes_through(index: ModelIndex, ref: NodeRef) -> bool:
         mask = node.output[1]
         if index.is_used(mask) or index.is_graph_output(mask):
             return False
-    if index.opsets.get("", 1) < 7:
-        # Before opset 7 Dropout runs in training mode unless is_test=1.
-        if not any(attr.name == "is_test" and attr.i == 1 for attr in node.attribute):
-            return False
+    # Before opset 7 Dropout runs in training mode unless is_test=1.
+    is_test = any(attr.name == "is_test" and attr.i == 1 for attr in node.attribute)
+    if index.opsets.get("", 1) < 7 and not is_test:
+        return False
     if len(node.input) > 2 and node.input[2]:
         mode = index.constant_tensor(node.input[2])
         if mode is None:
