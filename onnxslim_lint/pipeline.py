@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 
@@ -20,12 +21,15 @@ from onnxslim_lint.config import Settings
 from onnxslim_lint.discover import matches_any
 from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.findings import Finding, FixSafety
-from onnxslim_lint.fix.apply import apply_fixes
+from onnxslim_lint.fixing.apply import apply_fixes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.load import LoadedModel, load_model
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.base import CheckContext, Rule
 from onnxslim_lint.rules.registry import resolve_selectors, select_rules
+
+if TYPE_CHECKING:
+    from onnxslim_lint.fixing.verify import VerifySettings
 
 __all__ = [
     "FileResult",
@@ -165,21 +169,10 @@ def _fix(
     if refusal is None and options.diff:
         report.verdict = "planned"
     elif refusal is None and options.verify and settings.verify.enabled:
-        from onnxslim_lint.fix.verify import VerifySettings, verify_models
+        from onnxslim_lint.fixing.verify import verify_models
 
-        config = settings.verify
         verdict = verify_models(
-            loaded.model,
-            fixed_model,
-            VerifySettings(
-                samples=config.samples,
-                seed=config.seed,
-                rtol=config.rtol,
-                atol=config.atol,
-                dims=dict(config.dims),
-                shapes={k: tuple(v) for k, v in config.shapes.items()},
-            ),
-            exact=loop.exact,
+            loaded.model, fixed_model, verify_settings(settings), exact=loop.exact
         )
         report.verdict = verdict.verdict
         report.max_diff = verdict.max_diff
@@ -206,9 +199,24 @@ def _fix(
     report.seconds = time.perf_counter() - started
 
 
+def verify_settings(settings: Settings) -> VerifySettings:
+    """The verification settings from ``[tool.onnxslim-lint.verify]``."""
+    from onnxslim_lint.fixing.verify import VerifySettings
+
+    config = settings.verify
+    return VerifySettings(
+        samples=config.samples,
+        seed=config.seed,
+        rtol=config.rtol,
+        atol=config.atol,
+        dims=dict(config.dims),
+        shapes={k: tuple(v) for k, v in config.shapes.items()},
+    )
+
+
 def _refusal(loaded: LoadedModel, fixed: onnx.ModelProto, report: FixReport) -> str | None:
     """A reason the fixed model must not be written, before any verification."""
-    from onnxslim_lint.fix.verify import check_interface, check_model_valid
+    from onnxslim_lint.fixing.verify import check_interface, check_model_valid
 
     problem = check_interface(loaded.model, fixed)
     if problem is not None:

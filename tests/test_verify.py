@@ -1,4 +1,4 @@
-"""Tests for onnxslim_lint.fix.verify: running both models in onnxruntime and comparing."""
+"""Tests for onnxslim_lint.fixing.verify: running both models in onnxruntime and comparing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxslim_lint.fix import verify as verify_module
-from onnxslim_lint.fix.verify import (
+from onnxslim_lint.fixing import verify as verify_module
+from onnxslim_lint.fixing.verify import (
     COULD_NOT_VERIFY,
     FAILED,
     PASSED,
@@ -78,7 +78,7 @@ def test_report_passed_property() -> None:
 
 def test_importing_verify_does_not_import_onnxruntime() -> None:
     code = (
-        "import sys, onnxslim_lint.fix.verify as v; "
+        "import sys, onnxslim_lint.fixing.verify as v; "
         "assert 'onnxruntime' not in sys.modules, 'onnxruntime imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,7 +4,7 @@ A rule's ``check`` reads the :class:`ModelIndex` and returns at most one
 :class:`Finding` (per file and rule), whose ``plan`` says exactly what the fix will
 change. ``fix`` applies that plan to the same model the index was built from, and
 nothing else, so ``--fix --select CODE`` does exactly what ``check`` reported.
-The fix loop (:mod:`onnxslim_lint.fix.apply`) rebuilds the index after every fix.
+The fix loop (:mod:`onnxslim_lint.fixing.apply`) rebuilds the index after every fix.
 """
 
 from __future__ import annotations
