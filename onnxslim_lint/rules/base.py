@@ -39,6 +39,9 @@ class Rule(ABC):
     summary: ClassVar[str]
     fix_title: ClassVar[str | None] = None
     safety: ClassVar[FixSafety | None] = None  # None: the rule only reports
+    # An opt-in rule runs only when selected by its exact code or name, never by
+    # ``ALL`` or a prefix (for rules that change what a user may rely on).
+    opt_in: ClassVar[bool] = False
 
     @classmethod
     def explanation(cls) -> str:

@@ -76,9 +76,12 @@ class RedundantTranspose(Rule):
         cancel = sum(1 for pair in pairs if pair.cancels)
         parts = []
         if cancel:
-            parts.append(f"{plural(cancel, 'Transpose pair')} that cancel")
+            verb = "cancels" if cancel == 1 else "cancel"
+            parts.append(f"{plural(cancel, 'Transpose pair')} that {verb}")
         if len(pairs) - cancel:
-            parts.append(f"{plural(len(pairs) - cancel, 'Transpose pair')} that compose")
+            compose = len(pairs) - cancel
+            verb = "composes" if compose == 1 else "compose"
+            parts.append(f"{plural(compose, 'Transpose pair')} that {verb}")
         return [
             self.finding(
                 ctx,

@@ -2,7 +2,8 @@
 
 An explicit tuple, no discovery: adding a rule is one import and one line.
 Selectors are codes (``OSL101``), prefixes (``OSL1``, ``OSL``), rule names
-(``unused-initializer``) or ``ALL``.
+(``unused-initializer``) or ``ALL``. Opt-in rules are selected only by their exact
+code or name.
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ FAMILIES: dict[str, str] = {
     "OSL2": "Graph structure",
 }
 
-# Rules a user must opt into (by exact code or by fixable/--unsafe-fixes) are kept
-# out of the default selection; every rule in ALL_RULES is enforced by default.
+# Every rule but the opt-in ones is enforced by default.
 DEFAULT_SELECT: tuple[str, ...] = ("ALL",)
 
 
 def _all_codes() -> list[str]:
-    return [rule.code for rule in ALL_RULES]
+    return [rule.code for rule in ALL_RULES if not rule.opt_in]
 
 
 def resolve_selectors(selectors: Iterable[str], *, what: str = "selector") -> set[str]:
@@ -61,6 +61,10 @@ def resolve_selectors(selectors: Iterable[str], *, what: str = "selector") -> se
             continue
         if selector in by_name:
             codes.add(by_name[selector])
+            continue
+        exact = [rule.code for rule in ALL_RULES if rule.code == selector.upper()]
+        if exact:
+            codes.update(exact)
             continue
         matched = [code for code in known if code.startswith(selector.upper())]
         if not matched or not selector.upper().startswith("OSL"):
