@@ -164,7 +164,8 @@ def _fix(
     from onnxslim_lint.model.write import serialized_size, write_model
 
     external = loaded.has_external_data
-    report.size_after = serialized_size(fixed_model, external=external)
+    target = options.output or loaded.path
+    report.size_after = serialized_size(fixed_model, external=external, target=target)
     refusal = _refusal(loaded, fixed_model, report)
     if refusal is None and options.diff:
         report.verdict = "planned"
@@ -190,7 +191,6 @@ def _fix(
         result.fixed = loop.fixed
         report.seconds = time.perf_counter() - started
         return
-    target = options.output or loaded.path
     replaces = loaded.data_files if options.output is None else ()
     write_model(fixed_model, target, external=external, replaces=replaces)
     report.written = True
