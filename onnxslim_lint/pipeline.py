@@ -192,6 +192,7 @@ def _fix(
         report.seconds = time.perf_counter() - started
         return
     replaces = loaded.data_files if options.output is None else ()
+    target.parent.mkdir(parents=True, exist_ok=True)
     write_model(fixed_model, target, external=external, replaces=replaces)
     report.written = True
     result.fixed = loop.fixed

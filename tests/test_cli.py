@@ -1,0 +1,313 @@
+"""The command line as a user runs it: output lines, summary, exit codes, --fix, -o."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxslim_lint.cli import main
+from onnxslim_lint.fixing.verify import verify_models
+from onnxslim_lint.model.load import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+MESSY = ROOT / "examples" / "messy.onnx"
+
+
+def _clean_model() -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "clean",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _unused_init_model(size: int = 1000) -> onnx.ModelProto:
+    model = _clean_model()
+    weight = np.arange(size, dtype=np.float32)
+    model.graph.initializer.append(numpy_helper.from_array(weight, "unused_w"))
+    return model
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def messy(tmp_path: Path) -> Path:
+    target = tmp_path / "messy.onnx"
+    shutil.copyfile(MESSY, target)
+    return target
+
+
+def test_check_reports_a_line_per_rule_and_exits_1(messy: Path, capsys) -> None:
+    code, out, _ = _run(capsys, str(messy))
+    assert code == 1
+    lines = out.splitlines()
+    assert f"{os.path.relpath(messy)}: OSL101 [*] 3 unused initializers (66.7 kB)" in lines
+    assert any(": OSL102 [*] 4 dead nodes" in line for line in lines)
+    assert any(": OSL103 [*] 2 duplicate constants" in line for line in lines)
+    assert any(": OSL201 [*] 3 no-op nodes" in line for line in lines)
+    assert any(": OSL202 [*] " in line for line in lines)
+    assert "Found 5 errors (71.5 kB and 11 nodes removable)." in lines
+    assert "[*] 5 fixable with the --fix option." in lines
+
+
+def test_clean_model_passes(tmp_path: Path, capsys) -> None:
+    onnx.save(_clean_model(), tmp_path / "clean.onnx")
+    code, out, _ = _run(capsys, str(tmp_path))
+    assert code == 0
+    assert out.strip() == "All checks passed!"
+
+
+def test_select_and_ignore(messy: Path, capsys) -> None:
+    code, out, _ = _run(capsys, str(messy), "--select", "OSL101,OSL2", "--ignore", "OSL202")
+    codes = {line.split()[1] for line in out.splitlines() if ": OSL" in line}
+    assert codes == {"OSL101", "OSL201"}
+    assert code == 1
+    code, out, _ = _run(capsys, str(messy), "--select", "unused-initializer")
+    assert {line.split()[1] for line in out.splitlines() if ": OSL" in line} == {"OSL101"}
+
+
+def test_unknown_selector_is_usage_error(messy: Path, capsys) -> None:
+    code, _, err = _run(capsys, str(messy), "--select", "XYZ1")
+    assert code == 2
+    assert "unknown rule selector 'XYZ1'" in err
+
+
+def test_json_output_keys(messy: Path, capsys) -> None:
+    code, out, _ = _run(capsys, str(messy), "--output-format", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert len(data) == 5
+    first = next(item for item in data if item["code"] == "OSL101")
+    for key in ("filename", "code", "name", "message", "fixable", "count", "bytes", "nodes"):
+        assert key in first
+    assert first["name"] == "unused-initializer"
+    assert first["count"] == 3
+    assert first["fixable"] is True
+    assert first["bytes"] > 65536
+    names = {loc["name"] for loc in first["location"]}
+    assert names == {"legacy_proj.weight", "legacy_proj.bias", "num_batches_tracked"}
+
+
+def test_statistics(messy: Path, capsys) -> None:
+    code, out, _ = _run(capsys, str(messy), "--statistics")
+    assert code == 1
+    rows = [line.split("\t") for line in out.splitlines() if "\t" in line]
+    assert {row[1] for row in rows} == {"OSL101", "OSL102", "OSL103", "OSL201", "OSL202"}
+    assert all(row[0] == "1" and row[2].startswith("[*] ") for row in rows)
+
+
+def test_exit_zero(messy: Path, capsys) -> None:
+    code, _, _ = _run(capsys, str(messy), "--exit-zero")
+    assert code == 0
+
+
+def test_fix_rewrites_verifies_and_reports(messy: Path, capsys) -> None:
+    original = load_model(messy).model
+    code, out, _ = _run(capsys, "--fix", str(messy))
+    assert code == 0, out
+    report = next(line for line in out.splitlines() if ": fixed: " in line)
+    assert "nodes 24 → 13" in report
+    assert "verified (0 max diff)" in report
+    assert "Found 5 errors (5 fixed, 0 remaining)." in out
+    fixed = load_model(messy).model
+    assert len(fixed.graph.node) == 13
+    result = verify_models(original, fixed, exact=True)
+    assert result.passed and result.max_diff == 0.0
+    # A second run has nothing left and leaves the file byte-identical.
+    before = messy.read_bytes()
+    mtime = messy.stat().st_mtime_ns
+    code, out, _ = _run(capsys, "--fix", str(messy))
+    assert code == 0
+    assert out.strip() == "All checks passed!"
+    assert messy.read_bytes() == before
+    assert messy.stat().st_mtime_ns == mtime
+
+
+def test_exit_non_zero_on_fix(messy: Path, capsys) -> None:
+    code, _, _ = _run(capsys, "--fix", "--exit-non-zero-on-fix", str(messy))
+    assert code == 1
+
+
+def test_fix_keeps_file_mode(messy: Path, capsys) -> None:
+    messy.chmod(0o600)
+    _run(capsys, "--fix", str(messy))
+    assert (messy.stat().st_mode & 0o777) == 0o600
+
+
+def test_output_writes_elsewhere_and_leaves_input(messy: Path, tmp_path: Path, capsys) -> None:
+    before = messy.read_bytes()
+    out_path = tmp_path / "out" / "slim.onnx"
+    code, _, _ = _run(capsys, "--fix", str(messy), "-o", str(out_path))
+    assert code == 0
+    assert messy.read_bytes() == before
+    assert len(load_model(out_path).model.graph.node) == 13
+
+
+def test_output_copies_byte_identical_when_nothing_to_fix(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "clean.onnx"
+    onnx.save(_clean_model(), source)
+    out_path = tmp_path / "copy.onnx"
+    code, _, _ = _run(capsys, "--fix", str(source), "-o", str(out_path))
+    assert code == 0
+    assert out_path.read_bytes() == source.read_bytes()
+
+
+def test_refused_fix_writes_nothing(tmp_path: Path, capsys) -> None:
+    """A model onnxruntime cannot run: could-not-verify, file untouched, exit 1."""
+    model = _unused_init_model()
+    model.graph.node[0].domain = "com.example"
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    source = tmp_path / "custom.onnx"
+    onnx.save(model, source)
+    before = source.read_bytes()
+    out_path = tmp_path / "never.onnx"
+    code, out, _ = _run(capsys, "--fix", str(source), "-o", str(out_path))
+    assert code == 1
+    assert "fix refused, file left unchanged: could not verify" in out
+    assert ": OSL101 [*] 1 unused initializer" in out
+    assert not out_path.exists()
+    code, out, _ = _run(capsys, "--fix", str(source))
+    assert code == 1
+    assert source.read_bytes() == before
+
+
+def test_no_verify_writes_without_onnxruntime(tmp_path: Path, capsys) -> None:
+    model = _unused_init_model()
+    model.graph.node[0].domain = "com.example"
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    source = tmp_path / "custom.onnx"
+    onnx.save(model, source)
+    code, out, _ = _run(capsys, "--fix", "--no-verify", str(source))
+    assert code == 0
+    assert "not verified (--no-verify)" in out
+    assert len(load_model(source).model.graph.initializer) == 0
+
+
+def test_unreadable_files_are_reported_and_others_still_checked(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "garbage.onnx").write_bytes(b"\x08\x07\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff")
+    (tmp_path / "lfs.onnx").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 + "\nsize 12345\n"
+    )
+    (tmp_path / "dir.onnx").mkdir()
+    onnx.save(_unused_init_model(), tmp_path / "z_good.onnx")
+    code, out, err = _run(capsys, str(tmp_path))
+    assert code == 2
+    assert "Traceback" not in out + err
+    lines = out.splitlines()
+
+    def line_for(name: str) -> str:
+        return next(line for line in lines if line.startswith(os.path.relpath(tmp_path / name)))
+
+    assert " OSL001 " in line_for("empty.onnx")
+    assert " OSL004 " in line_for("lfs.onnx") and "git lfs pull" in line_for("lfs.onnx")
+    assert " OSL005 " in line_for("dir.onnx")
+    assert " OSL00" in line_for("garbage.onnx")
+    assert " OSL101 " in line_for("z_good.onnx")
+
+
+def test_external_data_stays_external(tmp_path: Path, capsys) -> None:
+    """Used weights stay in a data file (a new name), the old data file is removed."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        "ext",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 300])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 300])],
+        initializer=[
+            numpy_helper.from_array(np.arange(600, dtype=np.float32).reshape(2, 300), "b"),
+            numpy_helper.from_array(np.ones(5000, dtype=np.float32), "unused_w"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    source = tmp_path / "ext.onnx"
+    onnx.save(model, source, save_as_external_data=True, location="weights.bin", size_threshold=0)
+    code, out, _ = _run(capsys, "--fix", str(source))
+    assert code == 0, out
+    loaded = load_model(source)
+    assert loaded.has_external_data
+    assert not (tmp_path / "weights.bin").exists()
+    assert {t.name for t in loaded.model.graph.initializer} == {"b"}
+
+
+def test_pyproject_config_and_per_file_ignores(tmp_path: Path, capsys) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.onnxslim-lint]\n"
+        'ignore = ["OSL202"]\n'
+        "[tool.onnxslim-lint.per-file-ignores]\n"
+        '"legacy/*.onnx" = ["OSL1"]\n'
+    )
+    (tmp_path / "legacy").mkdir()
+    shutil.copyfile(MESSY, tmp_path / "legacy" / "old.onnx")
+    shutil.copyfile(MESSY, tmp_path / "new.onnx")
+    code, out, _ = _run(capsys, str(tmp_path))
+    assert code == 1
+    old = [line.split()[1] for line in out.splitlines() if "old.onnx:" in line]
+    new = [line.split()[1] for line in out.splitlines() if "new.onnx:" in line]
+    assert old == ["OSL201"]
+    assert new == ["OSL101", "OSL102", "OSL103", "OSL201"]
+    # The command line beats the file.
+    code, out, _ = _run(capsys, str(tmp_path / "new.onnx"), "--select", "OSL202")
+    assert [line.split()[1] for line in out.splitlines() if ": OSL" in line] == []
+
+
+def test_bad_config_exits_2_naming_key(tmp_path: Path, capsys) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.onnxslim-lint]\nselekt = ["OSL1"]\n')
+    shutil.copyfile(MESSY, tmp_path / "m.onnx")
+    code, _, err = _run(capsys, str(tmp_path))
+    assert code == 2
+    assert "selekt" in err and "pyproject.toml" in err
+
+
+def test_rule_command(capsys) -> None:
+    code, out, _ = _run(capsys, "rule", "OSL101")
+    assert code == 0
+    assert out.startswith("# unused-initializer (OSL101)")
+    assert "## What it does" in out and "## Fix safety" in out
+    code, out, _ = _run(capsys, "rule", "--all")
+    assert code == 0
+    for code_name in ("OSL101", "OSL102", "OSL103", "OSL201", "OSL202"):
+        assert f"({code_name})" in out
+    code, _, err = _run(capsys, "rule", "OSL999")
+    assert code == 2 and "unknown rule" in err
+
+
+def test_verify_command(messy: Path, tmp_path: Path, capsys) -> None:
+    fixed = tmp_path / "fixed.onnx"
+    _run(capsys, "--fix", str(messy), "-o", str(fixed))
+    code, out, _ = _run(capsys, "verify", str(messy), str(fixed), "--samples", "4")
+    assert code == 0
+    assert out.startswith("passed: 4 samples")
+
+
+def test_no_files_found(tmp_path: Path, capsys) -> None:
+    code, _, err = _run(capsys, str(tmp_path))
+    assert code == 0
+    assert "No ONNX files found" in err
+
+
+def test_console_entry_point_runs_without_importing_onnxruntime(messy: Path) -> None:
+    code = (
+        "import sys, runpy; sys.argv=['onnxslim-lint', sys.argv[1]];\n"
+        "try:\n    runpy.run_module('onnxslim_lint', run_name='__main__')\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        "print('ORT' if 'onnxruntime' in sys.modules else 'NO-ORT', code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(messy)], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.strip().endswith("NO-ORT 1"), result.stdout + result.stderr
