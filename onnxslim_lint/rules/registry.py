@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from onnxslim_lint.errors import UsageError
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.base import Rule
+from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.identity_op import IdentityOp
@@ -33,6 +34,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DuplicateConstant,
     IdentityOp,
     RedundantTranspose,
+    CommonSubexpression,
 )
 
 FAMILIES: dict[str, str] = {
