@@ -1,0 +1,176 @@
+"""OSL208 tied-weight."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor
+from onnxslim_lint.model.index import GraphScope, ModelIndex, tensor_detail
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+@dataclass(eq=False)
+class _Tie:
+    scope: GraphScope
+    removed: str  # the initializer that goes; a Transpose node produces this name
+    kept: str
+    saved: int  # bytes saved: the tensor minus the new node
+    detail: str
+    node_name: str
+
+
+class TiedWeight(Rule):
+    """
+    ## What it does
+    Finds a 2-D initializer that holds exactly the transpose of another 2-D
+    initializer of the same graph (same element type, dims swapped, every element
+    equal bit for bit after transposing). The copy is removed and a
+    ``Transpose(perm=[1, 0])`` node of the kept initializer, placed at the top of
+    the graph, produces the copy's name, so its readers are unchanged.
+
+    ## Why is this bad?
+    Tied weights are stored twice. The legacy torch exporter writes a language
+    model's tied embedding once as ``[vocab, hidden]`` for the token ``Gather`` and
+    once transposed as ``[hidden, vocab]`` for the output ``MatMul``: often the
+    largest tensor of the model, stored twice.
+
+    ## What it leaves alone
+    - Initializers that are also graph inputs (overridable defaults), graph
+      outputs, or named by a side table.
+    - Pairs in different graphs, tensors that are not 2-D, string and external
+      tensors, and pairs that differ in a single bit.
+    - Symmetric or identical tensors (identical ones are ``duplicate-constant``'s
+      job).
+    - Tensors so small that the Transpose node would cost more than it saves.
+
+    ## Example
+    ``wte: float32[50257,768]`` read by ``Gather`` and ``lm_head: float32[768,50257]``
+    equal to ``wte`` transposed and read by ``MatMul``: ``lm_head`` is removed and
+    ``lm_head = Transpose(wte, perm=[1, 0])`` is added.
+
+    ## Fix safety
+    Exact: a Transpose moves bits without computing anything, so outputs are
+    bit-identical. The cost moves to run time: one Transpose of the tensor per
+    call, unless the runtime folds it; onnxruntime constant-folds it once at
+    session creation when graph optimizations are on (the default), so the model
+    is smaller on disk and the same in memory after loading.
+    """
+
+    code = "OSL208"
+    name = "tied-weight"
+    summary = "An initializer stored again as another initializer's transpose"
+    fix_title = "Replace the transposed copy with a Transpose of the kept initializer"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        ties = _plan(ctx.index)
+        if not ties:
+            return []
+        nbytes = sum(t.saved for t in ties)
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(ties), 'initializer')} stored again as another's transpose"
+                f"{size_note(nbytes)}; the fix computes it with one Transpose per run "
+                "unless the runtime constant-folds it",
+                locations=[
+                    Location("initializer", t.removed, t.scope.path, t.detail, t.saved)
+                    for t in ties
+                ],
+                count=len(ties),
+                nbytes=nbytes,
+                nodes=0,
+                plan=ties,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        ties: list[_Tie] = finding.plan  # type: ignore[assignment]
+        editor = Editor(index)
+        for tie in ties:
+            editor.remove_initializer(tie.scope, tie.removed)
+        editor.commit()
+        for tie in reversed(ties):
+            node = _transpose(tie.kept, tie.removed, tie.node_name)
+            tie.scope.graph.node.insert(0, node)
+        return bool(ties)
+
+
+def _transpose(source: str, target: str, name: str) -> onnx.NodeProto:
+    return helper.make_node("Transpose", [source], [target], name=name, perm=[1, 0])
+
+
+def _comparable(tensor: onnx.TensorProto) -> bool:
+    return (
+        len(tensor.dims) == 2
+        and tensor.data_type not in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED)
+        and tensor.data_location != onnx.TensorProto.EXTERNAL
+        and tensor.dims[0] > 0
+        and tensor.dims[1] > 0
+    )
+
+
+def _plan(index: ModelIndex) -> list[_Tie]:
+    groups: dict[tuple, list[tuple[str, GraphScope, onnx.TensorProto]]] = defaultdict(list)
+    for name, (scope, tensor) in index.initializers.items():
+        if not _comparable(tensor) or name in scope.input_names:
+            continue
+        if index.is_graph_output(name) or name in index.side_table_names:
+            continue
+        dims = tuple(tensor.dims)
+        groups[(id(scope), tensor.data_type, tuple(sorted(dims)))].append((name, scope, tensor))
+    ties: list[_Tie] = []
+    taken: set[str] = set()
+    used_names: set[str] = set()
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        shapes = {tuple(t.dims) for _, _, t in members}
+        if not any((d[1], d[0]) in shapes for d in shapes):
+            continue
+        order = {t.name: i for i, t in enumerate(members[0][1].graph.initializer)}
+        members.sort(key=lambda m: order.get(m[0], 0))
+        # Touch bytes only now: plain bytes of each, keyed for the transposed lookup.
+        arrays = {name: numpy_helper.to_array(t) for name, _, t in members}
+        by_bytes: dict[tuple[tuple[int, ...], bytes], list[str]] = defaultdict(list)
+        for name, _, tensor in members:
+            by_bytes[(tuple(tensor.dims), arrays[name].tobytes())].append(name)
+        for name, scope, _tensor in members:  # ``name`` is the one kept
+            if name in taken:
+                continue
+            array = arrays[name]
+            flipped = np.ascontiguousarray(array.T)
+            plain = array.tobytes()
+            data = flipped.tobytes()
+            if data == plain and flipped.shape == array.shape:
+                continue  # symmetric: its own transpose
+            for other in by_bytes.get((flipped.shape, data), []):
+                if other == name or other in taken:
+                    continue
+                other_tensor = index.initializers[other][1]
+                node_name = index.fresh_name(f"{other}_tied_transpose")
+                while node_name in used_names:
+                    node_name += "_"
+                used_names.add(node_name)
+                cost = _transpose(name, other, node_name).ByteSize() + 2
+                saved = other_tensor.ByteSize() - cost
+                if saved <= 0:
+                    continue
+                taken.update((name, other))
+                ties.append(
+                    _Tie(
+                        scope,
+                        other,
+                        name,
+                        saved,
+                        f"{tensor_detail(other_tensor)} = {name}^T",
+                        node_name,
+                    )
+                )
+    return ties
