@@ -99,6 +99,7 @@ class ModelIndex:
     opsets: dict[str, int]
     called_functions: set[tuple[str, str, str]] = field(default_factory=set)
     node_refs: list[NodeRef] = field(default_factory=list)
+    _inferred: dict | None = field(default=None, repr=False)
 
     # -- construction -------------------------------------------------------------
 
@@ -235,6 +236,17 @@ class ModelIndex:
                         for d in tensor_type.shape.dim
                     )
         return None
+
+    def inferred_shapes(self) -> dict[str, tuple[int, tuple[int | None, ...] | None]]:
+        """name -> (elem_type, dims or None) by shape inference, computed once per index.
+
+        Never trusts the model's value_info (see :mod:`onnxslim_lint.model.shapes`).
+        """
+        if self._inferred is None:
+            from onnxslim_lint.model.shapes import infer_shapes
+
+            self._inferred = infer_shapes(self.model)
+        return self._inferred
 
     def fresh_name(self, base: str) -> str:
         """A value name not used anywhere in the model (all scopes, any role)."""

@@ -17,6 +17,7 @@ from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.identity_op import IdentityOp
+from onnxslim_lint.rules.no_op import NoOp
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.tied_weight import TiedWeight
 from onnxslim_lint.rules.unused_initializer import UnusedInitializer
@@ -35,6 +36,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DuplicateConstant,
     IdentityOp,
     RedundantTranspose,
+    NoOp,
     CommonSubexpression,
     TiedWeight,
 )

@@ -1,0 +1,91 @@
+"""Static types and shapes of every value, from onnx shape inference on a clean copy.
+
+The model's own ``value_info`` may be stale (written by an older tool, or left
+behind by an edit), so it is never trusted: inference runs on a copy whose
+``value_info`` is cleared in every graph and whose graph-output shapes are
+dropped (only their element types kept). Graph inputs keep their declared types:
+they are the interface a runtime enforces. Initializers are known by their dims.
+
+A dim is an ``int`` when static and ``None`` when symbolic (``dim_param``) or
+unknown; a whole shape is ``None`` when even the rank is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import onnx
+
+__all__ = ["Dims", "ShapeInfo", "infer_shapes", "is_static"]
+
+Dims = tuple[int | None, ...]
+# name -> (elem_type, dims or None); elem_type 0 when unknown
+ShapeInfo = dict[str, tuple[int, Dims | None]]
+
+_GRAPH = onnx.AttributeProto.GRAPH
+_GRAPHS = onnx.AttributeProto.GRAPHS
+
+
+def is_static(dims: Dims | None) -> bool:
+    return dims is not None and all(isinstance(d, int) and d >= 0 for d in dims)
+
+
+def infer_shapes(model: onnx.ModelProto) -> ShapeInfo:
+    """Types and shapes of every value of ``model`` (not changed) that can be known."""
+    known = _declared(model)
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for graph in _graphs(copy.graph):
+        del graph.value_info[:]
+        for out in graph.output:
+            if out.type.HasField("tensor_type"):
+                elem = out.type.tensor_type.elem_type
+                out.type.tensor_type.Clear()
+                out.type.tensor_type.elem_type = elem
+    try:
+        inferred = onnx.shape_inference.infer_shapes(copy, strict_mode=False, data_prop=True)
+    except Exception:  # too large, unknown op in strict paths, bad model: keep what is known
+        return known
+    result: ShapeInfo = {}
+    for graph in _graphs(inferred.graph):
+        for value in (*graph.value_info, *graph.output):
+            entry = _value_entry(value)
+            if entry is not None:
+                result[value.name] = entry
+    result.update(known)  # declared inputs and initializers win
+    return result
+
+
+def _declared(model: onnx.ModelProto) -> ShapeInfo:
+    known: ShapeInfo = {}
+    for graph in _graphs(model.graph):
+        for tensor in graph.initializer:
+            known[tensor.name] = (tensor.data_type, tuple(int(d) for d in tensor.dims))
+        for value in graph.input:  # the interface wins over an overridable default
+            entry = _value_entry(value)
+            if entry is not None:
+                known[value.name] = entry
+    return known
+
+
+def _value_entry(value: onnx.ValueInfoProto) -> tuple[int, Dims | None] | None:
+    if not value.type.HasField("tensor_type"):
+        return None
+    tensor_type = value.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return (tensor_type.elem_type, None)
+    dims = tuple(
+        int(d.dim_value) if d.HasField("dim_value") else None for d in tensor_type.shape.dim
+    )
+    return (tensor_type.elem_type, dims)
+
+
+def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == _GRAPH:
+                yield from _graphs(attr.g)
+            elif attr.type == _GRAPHS:
+                for sub in attr.graphs:
+                    yield from _graphs(sub)

@@ -1,0 +1,523 @@
+"""OSL205 no-op."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import numpy_helper
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor, can_bypass
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.shapes import is_static
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+INT64_MAX = 2**63 - 1
+
+_CANDIDATES = frozenset(
+    {
+        "Cast",
+        "CastLike",
+        "Reshape",
+        "Expand",
+        "Transpose",
+        "Pad",
+        "Slice",
+        "Concat",
+        "Squeeze",
+        "Mul",
+        "Div",
+        "Sub",
+        "Add",
+    }
+)
+
+
+@dataclass(eq=False)
+class _NoOp:
+    ref: NodeRef
+    source: str  # the value the node's output equals
+    also: NodeRef | None = None  # an Unsqueeze removed with its Squeeze
+    why: str = ""
+
+
+class NoOp(Rule):
+    """
+    ## What it does
+    Finds nodes that return their input unchanged and removes them, rewiring their
+    readers to the input:
+
+    - ``Cast``/``CastLike`` to the type the input already has;
+    - ``Reshape`` to the input's own static shape, ``Expand`` to a shape that
+      broadcasts to the input's own shape;
+    - ``Transpose`` with the identity permutation; ``Pad`` (mode ``constant``) with
+      all-zero pads; ``Slice`` over the whole range with step 1; ``Concat`` of one
+      input;
+    - ``Squeeze`` of the axes the ``Unsqueeze`` right before it added;
+    - ``x * 1``, ``x / 1``, ``x - 0`` and ``x + (-0.0)`` (for integers ``x + 0``),
+      when the constant's broadcast leaves the shape of ``x`` unchanged.
+
+    ## Why is this bad?
+    Exporters trace framework code that is generic over shapes and types, so a
+    model carries casts to the type a tensor already has, reshapes to its own shape
+    and arithmetic with neutral elements. Each one is a node (often a copy of the
+    tensor) that every runtime runs for nothing.
+
+    ## What it leaves alone
+    - Anything whose types or shapes are not statically known. Shapes come from
+      onnx shape inference on a copy of the model with ``value_info`` cleared, so a
+      stale annotation is never trusted; symbolic dims are not equal to anything.
+    - ``x + 0.0`` with a positive zero: it turns ``-0.0`` into ``+0.0``, so it is not
+      an identity (``x + (-0.0)`` and ``x - 0.0`` are). ``x - (-0.0)`` likewise.
+    - A neutral constant whose broadcast grows ``x`` (``x[3] * ones[2,3]``), or
+      whose values or shape come from an overridable initializer (a graph input).
+    - Reshape or Expand whose shape input is not a constant; Pad in a mode other
+      than ``constant``; a Slice, Pad or Squeeze with non-constant parameters.
+    - A node whose output is a graph output keeps that name; where it cannot be
+      kept (the input is a graph input, an initializer or an output itself), the
+      node stays.
+
+    ## Example
+    ``y = Cast(x, to=FLOAT)`` with ``x`` float becomes ``y = x``;
+    ``u = Unsqueeze(x, [1]); y = Squeeze(u, [1])`` becomes ``y = x``.
+
+    ## Fix safety
+    Exact: each removed node returns its input bit for bit, ``-0.0`` and NaN
+    included.
+    """
+
+    code = "OSL205"
+    name = "no-op"
+    summary = "Casts, reshapes, pads, slices and arithmetic that change nothing"
+    fix_title = "Remove the no-op nodes and rewire their readers"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        index = ctx.index
+        candidates = [
+            ref
+            for ref in index.nodes()
+            if ref.node.op_type in _CANDIDATES
+            and ref.node.domain in ("", "ai.onnx")
+            and len(ref.node.output) == 1
+            and ref.node.output[0]
+            and ref.node.input
+            and ref.node.input[0]
+        ]
+        if not candidates:
+            return []
+        found: list[_NoOp] = []
+        claimed: set[int] = set()
+        for ref in candidates:
+            item = _no_op(index, ref)
+            if item is None or id(ref) in claimed:
+                continue
+            if item.also is not None and id(item.also) in claimed:
+                continue
+            if not can_bypass(index, ref, ref.node.output[0], item.source):
+                continue
+            claimed.add(id(ref))
+            if item.also is not None:
+                claimed.add(id(item.also))
+            found.append(item)
+        if not found:
+            return []
+        _resolve_chains(index, found)
+        found = [
+            item
+            for item in found
+            if can_bypass(index, item.ref, item.ref.node.output[0], item.source)
+        ]
+        if not found:
+            return []
+        removed = [r for item in found for r in (item.ref, item.also) if r is not None]
+        nbytes = sum(r.node.ByteSize() for r in removed)
+        by_kind = Counter(item.ref.node.op_type for item in found)
+        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(removed), 'node')} that change nothing: {kinds}{size_note(nbytes)}",
+                locations=[
+                    Location("node", item.ref.label, item.ref.scope.path, item.why, 0)
+                    for item in found
+                ],
+                count=len(removed),
+                nbytes=nbytes,
+                nodes=len(removed),
+                plan=found,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        editor = Editor(index)
+        changed = False
+        plan = finding.plan  # type: ignore[attr-defined]
+        # Values that are no graph output are rewired directly (a chain of no-ops
+        # was resolved to its first input by check); graph outputs keep their names
+        # through ``bypass``, which refuses when an earlier rewiring touched them
+        # (they go in the next round).
+        for item in plan:
+            old = item.ref.node.output[0]
+            if index.is_graph_output(old):
+                continue
+            editor.replace_uses(old, item.source)
+            editor.remove_node(item.ref)
+            if item.also is not None:
+                editor.remove_node(item.also)
+            changed = True
+        for item in plan:
+            old = item.ref.node.output[0]
+            if not index.is_graph_output(old):
+                continue
+            if not editor.bypass(item.ref, old, item.source):
+                continue
+            changed = True
+            if item.also is not None:
+                editor.remove_node(item.also)
+        editor.commit()
+        return changed
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _resolve_chains(index: ModelIndex, found: list[_NoOp]) -> None:
+    """Point each no-op at the first input of a chain of no-ops feeding it.
+
+    Only through no-ops whose output is no graph output (those are removed by
+    rewiring, so their input stays defined).
+    """
+    by_output = {
+        item.ref.node.output[0]: item
+        for item in found
+        if not index.is_graph_output(item.ref.node.output[0])
+    }
+    for item in found:
+        seen: set[str] = set()
+        source = item.source
+        while source in by_output and source not in seen:
+            seen.add(source)
+            source = by_output[source].source
+        item.source = source
+
+
+def _const(index: ModelIndex, name: str) -> np.ndarray | None:
+    if not name:
+        return None
+    tensor = index.constant_tensor(name)
+    if tensor is None:
+        return None
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception:
+        return None
+
+
+def _attr(ref: NodeRef, name: str, default=None):  # type: ignore[no-untyped-def]
+    for attr in ref.node.attribute:
+        if attr.name == name:
+            if attr.ref_attr_name:
+                return None
+            if attr.type == attr.INT:
+                return attr.i
+            if attr.type == attr.INTS:
+                return list(attr.ints)
+            if attr.type == attr.STRING:
+                return attr.s.decode()
+            if attr.type == attr.FLOAT:
+                return attr.f
+            return None
+    return default
+
+
+def _info(index: ModelIndex, name: str):  # type: ignore[no-untyped-def]
+    return index.inferred_shapes().get(name, (0, None))
+
+
+def _elem(index: ModelIndex, name: str) -> int:
+    return _info(index, name)[0]
+
+
+def _dims(index: ModelIndex, name: str):  # type: ignore[no-untyped-def]
+    return _info(index, name)[1]
+
+
+def _opset(index: ModelIndex) -> int:
+    return index.opsets.get("", 1)
+
+
+def _no_op(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    op = ref.node.op_type
+    handler = _HANDLERS.get(op)
+    if handler is None:
+        return None
+    return handler(index, ref)
+
+
+def _cast(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    x = ref.node.input[0]
+    source_type = _elem(index, x)
+    if not source_type:
+        return None
+    if ref.node.op_type == "Cast":
+        if len(ref.node.input) != 1:
+            return None
+        target = _attr(ref, "to")
+    else:
+        if len(ref.node.input) != 2 or not ref.node.input[1]:
+            return None
+        target = _elem(index, ref.node.input[1])
+    if target is None or target != source_type:
+        return None
+    return _NoOp(ref, x, why="cast to the same type")
+
+
+def _reshape(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    x = ref.node.input[0]
+    if len(ref.node.input) != 2:
+        return None
+    dims = _dims(index, x)
+    shape = _const(index, ref.node.input[1])
+    if not is_static(dims) or shape is None or shape.ndim != 1:
+        return None
+    allowzero = _attr(ref, "allowzero", 0)
+    out: list[int | None] = []
+    for i, value in enumerate(int(v) for v in shape):
+        if value == 0 and not allowzero:
+            if i >= len(dims):
+                return None
+            out.append(dims[i])
+        elif value == -1:
+            out.append(None)
+        elif value < 0:
+            return None
+        else:
+            out.append(value)
+    if len(out) != len(dims):
+        return None
+    if out.count(None) > 1:
+        return None
+    if None in out:
+        known = int(np.prod([d for d in out if d is not None], dtype=np.int64))
+        total = int(np.prod(dims, dtype=np.int64))
+        if known == 0 or total % known:
+            return None
+        out[out.index(None)] = total // known
+    if tuple(out) != tuple(dims):
+        return None
+    return _NoOp(ref, x, why="reshape to the same shape")
+
+
+def _expand(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    x = ref.node.input[0]
+    if len(ref.node.input) != 2:
+        return None
+    dims = _dims(index, x)
+    shape = _const(index, ref.node.input[1])
+    if not is_static(dims) or shape is None or shape.ndim != 1:
+        return None
+    if not _broadcast_keeps(dims, tuple(int(v) for v in shape)):
+        return None
+    return _NoOp(ref, x, why="expand to the same shape")
+
+
+def _broadcast_keeps(dims, other) -> bool:  # type: ignore[no-untyped-def]
+    """Does broadcasting ``dims`` with ``other`` give exactly ``dims``?"""
+    if len(other) > len(dims):
+        return False
+    for a, b in zip(reversed(dims), reversed(other), strict=False):
+        if b == 1:
+            continue
+        if a is None or a != b:
+            return False
+    return True
+
+
+def _transpose(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    perm = _attr(ref, "perm")
+    if perm is None:
+        dims = _dims(index, ref.node.input[0])
+        if dims is None or len(dims) > 1:
+            return None
+        return _NoOp(ref, ref.node.input[0], why="transpose of rank <= 1")
+    if list(perm) != list(range(len(perm))):
+        return None
+    return _NoOp(ref, ref.node.input[0], why="identity perm")
+
+
+def _pad(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    mode = _attr(ref, "mode", "constant")
+    if mode != "constant":
+        return None
+    if _opset(index) < 11:
+        pads = _attr(ref, "paddings" if _opset(index) < 2 else "pads")
+        if pads is None or len(ref.node.input) != 1:
+            return None
+        values = np.array(pads)
+    else:
+        if len(ref.node.input) < 2 or not ref.node.input[1]:
+            return None
+        values = _const(index, ref.node.input[1])
+        if values is None:
+            return None
+        if (
+            len(ref.node.input) > 3
+            and ref.node.input[3]
+            and _const(index, ref.node.input[3]) is None
+        ):
+            return None
+    if values.size and np.any(values != 0):
+        return None
+    return _NoOp(ref, ref.node.input[0], why="zero pads")
+
+
+def _slice(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    x = ref.node.input[0]
+    dims = _dims(index, x)
+    if not is_static(dims):
+        return None
+    rank = len(dims)
+    if _opset(index) < 10:
+        if len(ref.node.input) != 1:
+            return None
+        starts, ends = _attr(ref, "starts"), _attr(ref, "ends")
+        axes = _attr(ref, "axes", list(range(len(starts or []))))
+        steps = [1] * len(starts or [])
+        if starts is None or ends is None or axes is None:
+            return None
+    else:
+        inputs = list(ref.node.input) + [""] * 5
+        arrays = []
+        for slot in (1, 2):
+            value = _const(index, inputs[slot])
+            if value is None:
+                return None
+            arrays.append([int(v) for v in value.reshape(-1)])
+        starts, ends = arrays
+        axes_value = _const(index, inputs[3]) if inputs[3] else np.arange(len(starts))
+        steps_value = _const(index, inputs[4]) if inputs[4] else np.ones(len(starts))
+        if axes_value is None or steps_value is None:
+            return None
+        axes = [int(v) for v in axes_value.reshape(-1)]
+        steps = [int(v) for v in steps_value.reshape(-1)]
+    if not (len(starts) == len(ends) == len(axes) == len(steps)):
+        return None
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        if axis < -rank or axis >= rank or step != 1:
+            return None
+        dim = dims[axis]
+        if not (start == 0 or start <= -dim):
+            return None
+        if end < dim:
+            return None
+    return _NoOp(ref, x, why="slice of the whole range")
+
+
+def _concat(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    if len(ref.node.input) != 1:
+        return None
+    return _NoOp(ref, ref.node.input[0], why="concat of one input")
+
+
+def _axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
+    if _opset(index) >= 13:
+        if len(ref.node.input) != 2 or not ref.node.input[1]:
+            return None
+        value = _const(index, ref.node.input[1])
+        return None if value is None else [int(v) for v in value.reshape(-1)]
+    if len(ref.node.input) != 1:
+        return None
+    return _attr(ref, "axes")
+
+
+def _squeeze(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    middle = ref.node.input[0]
+    first = index.producer.get(middle)
+    if first is None or first.scope is not ref.scope:
+        return None
+    node = first.node
+    if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx") or not node.input[0]:
+        return None
+    axes_out, axes_in = _axes(index, ref), _axes(index, first)
+    if not axes_out or not axes_in:
+        return None
+    x = node.input[0]
+    dims = _dims(index, x)
+    if dims is not None:
+        rank = len(dims) + len(axes_in)
+        norm_in = sorted(a % rank for a in axes_in)
+        norm_out = sorted(a % rank for a in axes_out)
+    elif min(axes_in) >= 0 and min(axes_out) >= 0:
+        norm_in, norm_out = sorted(axes_in), sorted(axes_out)
+    else:
+        return None
+    if norm_in != norm_out or len(set(norm_in)) != len(norm_in):
+        return None
+    also = None
+    if (
+        all(use.node is ref for use in index.uses_of(middle))
+        and middle not in index.side_table_names
+    ):
+        also = first
+    return _NoOp(ref, x, also=also, why="squeeze of the unsqueezed axes")
+
+
+_FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
+_INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
+
+
+def _arith(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    op = ref.node.op_type
+    if len(ref.node.input) != 2 or not ref.node.input[1]:
+        return None
+    pairs = [(0, 1), (1, 0)] if op in ("Mul", "Add") else [(0, 1)]
+    for x_slot, c_slot in pairs:
+        x, c = ref.node.input[x_slot], ref.node.input[c_slot]
+        value = _const(index, c)
+        if value is None:
+            continue
+        elem = _elem(index, x)
+        dims = _dims(index, x)
+        if not elem or dims is None or elem not in _FLOAT_TYPES | _INT_TYPES:
+            continue
+        if _elem(index, c) != elem:
+            continue
+        if not _broadcast_keeps(dims, tuple(value.shape)):
+            continue
+        if not _neutral(op, value, elem in _FLOAT_TYPES):
+            continue
+        return _NoOp(ref, x, why=f"{op.lower()} by a neutral constant")
+    return None
+
+
+def _neutral(op: str, value: np.ndarray, is_float: bool) -> bool:
+    if op in ("Mul", "Div"):
+        return bool(np.all(value == 1))
+    if not np.all(value == 0):
+        return False
+    if not is_float:
+        return True
+    negative = np.signbit(value.astype(np.float64))
+    if op == "Sub":
+        return not bool(np.any(negative))  # x - (+0.0) == x, even for x = -0.0
+    return bool(np.all(negative))  # Add: only x + (-0.0) == x for every x
+
+
+_HANDLERS = {
+    "Cast": _cast,
+    "CastLike": _cast,
+    "Reshape": _reshape,
+    "Expand": _expand,
+    "Transpose": _transpose,
+    "Pad": _pad,
+    "Slice": _slice,
+    "Concat": _concat,
+    "Squeeze": _squeeze,
+    "Mul": _arith,
+    "Div": _arith,
+    "Sub": _arith,
+    "Add": _arith,
+}
