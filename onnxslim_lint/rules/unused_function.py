@@ -1,0 +1,132 @@
+"""OSL104 unused-function."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import onnx
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+FunctionKey = tuple[str, str, str]
+
+
+class UnusedFunction(Rule):
+    """
+    ## What it does
+    Finds model-local functions (``model.functions``) that nothing calls: no node
+    of the main graph, of any subgraph, or of a function that is itself called.
+    They are removed.
+
+    ## Why is this bad?
+    Exporters and rewriting tools leave function definitions behind after inlining
+    or removing their calls. A definition nobody calls is dead weight in the file,
+    and every loader still parses and checks it.
+
+    ## What it leaves alone
+    - A function called anywhere: the main graph, an ``If``/``Loop``/``Scan``
+      subgraph, or the body of another function that is called (directly or
+      through a chain of calls).
+    - Calls are matched by domain, name and overload; a call with another overload
+      does not keep a function alive.
+
+    ## Example
+    A model with functions ``local.Gelu`` (called by the graph) and
+    ``local.OldGelu`` (called by nothing): ``local.OldGelu`` is removed.
+
+    ## Fix safety
+    Exact: nothing that runs is changed.
+    """
+
+    code = "OSL104"
+    name = "unused-function"
+    summary = "Model-local functions that nothing calls"
+    fix_title = "Remove the uncalled functions"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        unused = unused_functions(ctx.index)
+        if not unused:
+            return []
+        model = ctx.index.model
+        functions = [f for f in model.functions if _key(f) in unused]
+        nbytes = sum(f.ByteSize() for f in functions)
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(functions), 'function')} that nothing calls{size_note(nbytes)}",
+                locations=[
+                    Location(
+                        "function",
+                        f"{f.domain}.{f.name}" if f.domain else f.name,
+                        "functions",
+                        f"{len(f.node)} nodes"
+                        + (f", overload {f.overload!r}" if f.overload else ""),
+                        f.ByteSize(),
+                    )
+                    for f in functions
+                ],
+                count=len(functions),
+                nbytes=nbytes,
+                nodes=0,
+                plan=unused,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        unused: set[FunctionKey] = finding.plan  # type: ignore[assignment]
+        functions = index.model.functions
+        changed = False
+        for position in range(len(functions) - 1, -1, -1):
+            if _key(functions[position]) in unused:
+                del functions[position]
+                changed = True
+        return changed
+
+
+def _norm(domain: str) -> str:
+    return "" if domain in ("", "ai.onnx") else domain
+
+
+def _key(function: onnx.FunctionProto) -> FunctionKey:
+    return (_norm(function.domain), function.name, function.overload)
+
+
+def _call_key(node: onnx.NodeProto) -> FunctionKey:
+    return (_norm(node.domain), node.op_type, node.overload)
+
+
+def _walk(nodes) -> Iterator[onnx.NodeProto]:  # type: ignore[no-untyped-def]
+    for node in nodes:
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _walk(attr.g.node)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _walk(sub.node)
+
+
+def called_functions(index: ModelIndex) -> set[FunctionKey]:
+    """Keys of the functions reachable from the graphs (main, subgraphs, training)."""
+    by_key = {_key(f): f for f in index.model.functions}
+    roots = [ref.node for ref in index.nodes()]
+    for info in index.model.training_info:
+        roots.extend(_walk(info.initialization.node))
+        roots.extend(_walk(info.algorithm.node))
+    reached: set[FunctionKey] = set()
+    pending = [_call_key(node) for node in roots]
+    while pending:
+        key = pending.pop()
+        if key in reached or key not in by_key:
+            continue
+        reached.add(key)
+        pending.extend(_call_key(node) for node in _walk(by_key[key].node))
+    return reached
+
+
+def unused_functions(index: ModelIndex) -> set[FunctionKey]:
+    called = called_functions(index)
+    return {_key(f) for f in index.model.functions} - called

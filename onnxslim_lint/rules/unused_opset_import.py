@@ -1,0 +1,97 @@
+"""OSL105 unused-opset-import."""
+
+from __future__ import annotations
+
+import onnx
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.unused_function import _walk
+
+_DEFAULT = ("", "ai.onnx")
+
+
+class UnusedOpsetImport(Rule):
+    """
+    ## What it does
+    Finds ``opset_import`` entries of the model for domains that no node uses: no
+    node of the main graph, any subgraph, any training graph or any model-local
+    function body. They are removed.
+
+    ## Why is this bad?
+    Exporters import domains up front (``com.microsoft``, ``pkg.onnxscript.torch_lib``,
+    ``ai.onnx.ml``) whether or not an op of them ends up in the graph. A runtime
+    that does not know such a domain may refuse the model although it runs none of
+    its ops.
+
+    ## What it leaves alone
+    - The default domain (``""`` / ``ai.onnx``), always.
+    - A domain used by any node anywhere, including only inside a function body.
+    - The domain a model-local function is defined in (its calls use it), while
+      the function is in the model; once ``unused-function`` removes an uncalled
+      function, its domain is reported on the next run.
+    - The ``opset_import`` lists of the functions themselves.
+
+    ## Example
+    ``opset_import: ["": 17, "com.microsoft": 1]`` with only default-domain nodes:
+    the ``com.microsoft`` entry is removed.
+
+    ## Fix safety
+    Exact: no node changes.
+    """
+
+    code = "OSL105"
+    name = "unused-opset-import"
+    summary = "Opset imports of domains no node uses"
+    fix_title = "Remove the unused opset imports"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        model = ctx.index.model
+        used = used_domains(ctx.index)
+        unused = [
+            op for op in model.opset_import if op.domain not in _DEFAULT and op.domain not in used
+        ]
+        if not unused:
+            return []
+        nbytes = sum(op.ByteSize() + 2 for op in unused)
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(unused), 'opset import')} of a domain no node uses"
+                f"{size_note(nbytes)}",
+                locations=[
+                    Location("opset", op.domain, "model", f"version {op.version}", op.ByteSize())
+                    for op in unused
+                ],
+                count=len(unused),
+                nbytes=nbytes,
+                nodes=0,
+                plan={op.domain for op in unused},
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        domains: set[str] = finding.plan  # type: ignore[assignment]
+        imports = index.model.opset_import
+        changed = False
+        for position in range(len(imports) - 1, -1, -1):
+            if imports[position].domain in domains and imports[position].domain not in _DEFAULT:
+                del imports[position]
+                changed = True
+        return changed
+
+
+def used_domains(index: ModelIndex) -> set[str]:
+    model: onnx.ModelProto = index.model
+    nodes = [ref.node for ref in index.nodes()]
+    for info in model.training_info:
+        nodes.extend(_walk(info.initialization.node))
+        nodes.extend(_walk(info.algorithm.node))
+    used = {node.domain for node in nodes}
+    for function in model.functions:
+        used.add(function.domain)
+        used.update(node.domain for node in _walk(function.node))
+        used.update(op.domain for op in function.opset_import)
+    return used
