@@ -20,7 +20,10 @@ from onnxslim_lint.rules.identity_op import IdentityOp
 from onnxslim_lint.rules.no_op import NoOp
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.tied_weight import TiedWeight
+from onnxslim_lint.rules.unused_function import UnusedFunction
+from onnxslim_lint.rules.unused_graph_input import UnusedGraphInput
 from onnxslim_lint.rules.unused_initializer import UnusedInitializer
+from onnxslim_lint.rules.unused_opset_import import UnusedOpsetImport
 
 __all__ = [
     "ALL_RULES",
@@ -39,6 +42,9 @@ ALL_RULES: tuple[type[Rule], ...] = (
     NoOp,
     CommonSubexpression,
     TiedWeight,
+    UnusedFunction,
+    UnusedOpsetImport,
+    UnusedGraphInput,
 )
 
 FAMILIES: dict[str, str] = {
