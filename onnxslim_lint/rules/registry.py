@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from onnxslim_lint.errors import UsageError
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.base import Rule
+from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
@@ -40,6 +41,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     IdentityOp,
     RedundantTranspose,
     NoOp,
+    ChainMerge,
     CommonSubexpression,
     TiedWeight,
     UnusedFunction,

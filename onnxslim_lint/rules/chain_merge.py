@@ -1,0 +1,233 @@
+"""OSL206 chain-merge."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from onnx import TensorProto, numpy_helper
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor, can_bypass
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+_T = TensorProto
+_FLOATS = frozenset({_T.FLOAT16, _T.BFLOAT16, _T.FLOAT, _T.DOUBLE})
+# source type -> middle types that hold every value of the source exactly
+_LOSSLESS: dict[int, frozenset[int]] = {
+    _T.BOOL: frozenset(
+        {_T.UINT8, _T.INT8, _T.UINT16, _T.INT16, _T.UINT32, _T.INT32, _T.UINT64, _T.INT64} | _FLOATS
+    ),
+    _T.UINT8: frozenset(
+        {_T.UINT16, _T.INT16, _T.UINT32, _T.INT32, _T.UINT64, _T.INT64, _T.FLOAT16}
+        | {_T.FLOAT, _T.DOUBLE}
+    ),
+    _T.INT8: frozenset({_T.INT16, _T.INT32, _T.INT64, _T.FLOAT16, _T.FLOAT, _T.DOUBLE}),
+    _T.UINT16: frozenset({_T.UINT32, _T.INT32, _T.UINT64, _T.INT64, _T.FLOAT, _T.DOUBLE}),
+    _T.INT16: frozenset({_T.INT32, _T.INT64, _T.FLOAT, _T.DOUBLE}),
+    _T.UINT32: frozenset({_T.UINT64, _T.INT64, _T.DOUBLE}),
+    _T.INT32: frozenset({_T.INT64, _T.DOUBLE}),
+    _T.FLOAT16: frozenset({_T.FLOAT, _T.DOUBLE}),
+    _T.BFLOAT16: frozenset({_T.FLOAT, _T.DOUBLE}),
+    _T.FLOAT: frozenset({_T.DOUBLE}),
+}
+_INTS = frozenset(
+    {_T.BOOL, _T.UINT8, _T.INT8, _T.UINT16, _T.INT16, _T.UINT32, _T.INT32, _T.UINT64, _T.INT64}
+)
+_RESHAPE_LIKE = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
+
+
+@dataclass(eq=False)
+class _Merge:
+    first: NodeRef
+    second: NodeRef
+    kind: str  # "reshape" | "cast" | "cast-identity"
+    drop_first: bool
+
+    @property
+    def removed(self) -> list[NodeRef]:
+        nodes = [self.second] if self.kind == "cast-identity" else []
+        if self.drop_first:
+            nodes.append(self.first)
+        return nodes
+
+
+class ChainMerge(Rule):
+    """
+    ## What it does
+    Merges two consecutive nodes into one (or none):
+
+    - ``Reshape``, ``Flatten``, ``Squeeze`` or ``Unsqueeze`` followed by a
+      ``Reshape`` to a constant shape: the Reshape reads the first node's input
+      directly (only the element order matters to a Reshape, and none of these
+      changes it);
+    - ``Cast`` to a type that holds every value of the source type exactly
+      (float16 -> float32, int32 -> int64, ...) followed by another ``Cast``: the
+      second casts the source directly, and when it casts back to the source type
+      both go.
+
+    ## Why is this bad?
+    Exporters emit one reshape per framework view call and one cast per dtype
+    promotion, so chains of them are common. Each node is a copy of the tensor.
+
+    ## What it leaves alone
+    - A first node whose output is read elsewhere too keeps feeding those readers;
+      a merge that removes no node is not reported.
+    - A Reshape whose shape is not a constant, or holds a ``0`` (copy the input's
+      dim, which would then refer to another tensor) without ``allowzero``.
+    - A Cast chain through a narrower type (``float32 -> float16 -> float32``
+      rounds), one whose source type is not known, and one that goes from a float
+      type to a non-float type (out-of-range conversions differ between runtimes).
+    - A graph output keeps its name; where it cannot, the chain stays.
+
+    ## Example
+    ``a = Reshape(x, [6]); y = Reshape(a, [3, 2])`` becomes ``y = Reshape(x, [3, 2])``;
+    ``a = Cast(x_int32, to=INT64); y = Cast(a, to=INT32)`` becomes ``y = x_int32``.
+
+    ## Fix safety
+    Exact: the merged node computes the same values bit for bit.
+    """
+
+    code = "OSL206"
+    name = "chain-merge"
+    summary = "Reshape and Cast chains that merge into one node"
+    fix_title = "Merge the chained nodes"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        index = ctx.index
+        merges: list[_Merge] = []
+        claimed: set[int] = set()
+        for second in index.nodes():
+            if id(second) in claimed or not _plain(second):
+                continue
+            op = second.node.op_type
+            if op not in ("Reshape", "Cast"):
+                continue
+            middle = second.node.input[0]
+            first = index.producer.get(middle)
+            if first is None or first.scope is not second.scope or not _plain(first):
+                continue
+            if id(first) in claimed:
+                continue
+            if index.is_graph_output(middle) or middle in index.side_table_names:
+                continue
+            merge = _reshape_merge(index, first, second) if op == "Reshape" else None
+            if op == "Cast":
+                merge = _cast_merge(index, first, second)
+            if merge is None or not merge.removed:
+                continue
+            claimed.update((id(first), id(second)))
+            merges.append(merge)
+        if not merges:
+            return []
+        removed = [ref for merge in merges for ref in merge.removed]
+        nbytes = sum(ref.node.ByteSize() for ref in removed)
+        kinds = Counter(f"{m.first.node.op_type}->{m.second.node.op_type}" for m in merges)
+        text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(merges), 'chain')} that merge ({text}), "
+                f"{plural(len(removed), 'node')} fewer{size_note(nbytes)}",
+                locations=[
+                    Location(
+                        "node",
+                        f"{m.first.label} -> {m.second.label}",
+                        m.second.scope.path,
+                        m.kind,
+                        0,
+                    )
+                    for m in merges
+                ],
+                count=len(removed),
+                nbytes=nbytes,
+                nodes=len(removed),
+                plan=merges,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        editor = Editor(index)
+        changed = False
+        for merge in finding.plan:  # type: ignore[attr-defined]
+            first, second = merge.first.node, merge.second.node
+            source, middle, result = first.input[0], first.output[0], second.output[0]
+            if {source, middle, result} & editor.touched:
+                continue
+            if merge.kind == "cast-identity":
+                if not editor.bypass(merge.second, result, source):
+                    continue
+            else:
+                second.input[0] = source
+                editor.touched.update((source, middle, result))
+            if merge.drop_first:
+                editor.remove_node(merge.first)
+            changed = True
+        editor.commit()
+        return changed
+
+
+def _plain(ref: NodeRef) -> bool:
+    node = ref.node
+    return (
+        node.domain in ("", "ai.onnx")
+        and len(node.output) == 1
+        and bool(node.output[0])
+        and bool(node.input)
+        and bool(node.input[0])
+    )
+
+
+def _only_reader(index: ModelIndex, name: str, ref: NodeRef) -> bool:
+    return all(use.node is ref for use in index.uses_of(name))
+
+
+def _reshape_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Merge | None:
+    if first.node.op_type not in _RESHAPE_LIKE or len(second.node.input) != 2:
+        return None
+    tensor = index.constant_tensor(second.node.input[1])
+    if tensor is None:
+        return None
+    shape = numpy_helper.to_array(tensor)
+    allowzero = any(a.name == "allowzero" and a.i == 1 for a in second.node.attribute)
+    if shape.ndim != 1 or (not allowzero and bool((shape == 0).any())):
+        return None
+    if not _only_reader(index, first.node.output[0], second):
+        return None  # the first node stays for its other readers: nothing saved
+    return _Merge(first, second, "reshape", drop_first=True)
+
+
+def _cast_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Merge | None:
+    if first.node.op_type != "Cast" or len(first.node.input) != 1:
+        return None
+    if len(second.node.input) != 1:
+        return None
+    source_type = index.inferred_shapes().get(first.node.input[0], (0, None))[0]
+    middle_type = _to(first)
+    target_type = _to(second)
+    if not source_type or middle_type is None or target_type is None:
+        return None
+    if middle_type not in _LOSSLESS.get(source_type, ()):
+        return None
+    if source_type in _FLOATS and target_type not in _FLOATS:
+        return None
+    if target_type not in _FLOATS | _INTS:
+        return None
+    drop_first = _only_reader(index, first.node.output[0], second)
+    if target_type == source_type:
+        source = first.node.input[0]
+        if not can_bypass(index, second, second.node.output[0], source):
+            return None
+        return _Merge(first, second, "cast-identity", drop_first)
+    if not drop_first:
+        return None
+    return _Merge(first, second, "cast", drop_first)
+
+
+def _to(ref: NodeRef) -> int | None:
+    for attr in ref.node.attribute:
+        if attr.name == "to" and not attr.ref_attr_name:
+            return attr.i
+    return None

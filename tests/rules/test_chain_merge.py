@@ -1,0 +1,129 @@
+"""OSL206 chain-merge: Reshape and Cast chains."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+
+from onnxslim_lint.fixing.apply import apply_fixes
+from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext
+from onnxslim_lint.rules.chain_merge import ChainMerge
+
+
+def parse(text: str, opset: int = 17) -> onnx.ModelProto:
+    return onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
+
+
+def check(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
+    before = model.SerializeToString()
+    found = ChainMerge().check(CheckContext(ModelIndex.build(model), "m.onnx"))
+    assert model.SerializeToString() == before
+    return found
+
+
+def fixed_ok(model: onnx.ModelProto) -> onnx.ModelProto:
+    fixed = apply_fixes(model, [ChainMerge()]).model
+    assert check(fixed) == []
+    onnx.checker.check_model(fixed, full_check=True)
+    assert check_interface(model, fixed) is None
+    report = verify_models(model, fixed, exact=True)
+    assert report.passed, report
+    assert report.max_diff == 0.0
+    return fixed
+
+
+def ops(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node if n.op_type != "Constant"]
+
+
+def test_reshape_chains_merge() -> None:
+    model = parse(
+        """
+        g (float[2,3,4] x) => (float[4,6] y) {
+            s1 = Constant <value = int64[1] {24}> ()
+            s2 = Constant <value = int64[2] {4, -1}> ()
+            [f] a = Flatten <axis = 2> (x)
+            [r1] b = Reshape (a, s1)
+            [r2] y = Reshape (b, s2)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert finding.code == "OSL206" and finding.name == "chain-merge"
+    assert finding.nodes == finding.count == 1  # f->r1 and r1->r2 overlap: one per round
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Reshape"]
+    assert fixed.graph.node[-1].input[0] == "x"
+    assert fixed.graph.output[0].name == "y"
+
+
+def test_cast_chains() -> None:
+    model = parse(
+        """
+        g (int32[3] x, float16[3] h) => (int32[3] y, double[3] d) {
+            [c1] a = Cast <to = 7> (x)
+            [c2] y = Cast <to = 6> (a)
+            [c3] b = Cast <to = 1> (h)
+            [c4] d = Cast <to = 11> (b)
+        }
+        """
+    )
+    (finding,) = check(model)
+    # y = Cast(Cast(x)) can give up y's name only if x were made by a node: it is a
+    # graph input, so that pair stays; the float16 chain loses its first Cast.
+    assert finding.nodes == 1
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Cast", "Cast", "Cast"]
+    assert fixed.graph.node[-1].input[0] == "h"
+
+
+def test_cast_round_trip_is_removed() -> None:
+    model = parse(
+        """
+        g (int32[3] x) => (int32[3] y) {
+            r = Neg (x)
+            [c1] a = Cast <to = 7> (r)
+            [c2] y = Cast <to = 6> (a)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert finding.nodes == 2
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Neg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # float32 -> float16 -> float32 rounds
+        "a = Cast <to = 10> (x)\n y = Cast <to = 1> (a)",
+        # float -> int after a widening: conversions of out-of-range values differ
+        "a = Cast <to = 11> (x)\n y = Cast <to = 6> (a)",
+        # a Reshape whose shape has a 0 (copy a dim) refers to the first's dims
+        "s = Constant <value = int64[2] {3, 1}> ()\n t = Constant <value = int64[2] {0, 3}> ()\n"
+        " a = Reshape (x, s)\n y = Reshape (a, t)",
+        # a dynamic shape
+        "a = Flatten (x)\n s = Shape (x)\n y = Reshape (a, s)",
+    ],
+)
+def test_leaves_alone(body: str) -> None:
+    model = parse(f"g (float[3] x) => (y) {{\n {body}\n}}")
+    assert check(model) == []
+
+
+def test_first_with_other_readers_stays() -> None:
+    model = parse(
+        """
+        g (float[2,3] x) => (float[6] y, float[3,2] z) {
+            s = Constant <value = int64[1] {6}> ()
+            t = Constant <value = int64[2] {3, 2}> ()
+            a = Reshape (x, t)
+            y = Reshape (a, s)
+            z = Relu (a)
+        }
+        """
+    )
+    assert check(model) == []
