@@ -80,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a config file, or a TOML 'key = value' that overrides it",
     )
     files.add_argument("--isolated", action="store_true", help="ignore all config files")
+    git = check.add_argument_group("comparing with git")
+    git.add_argument(
+        "--base",
+        metavar="REF",
+        help="compare sizes with this git ref (size-growth, OSL302): its merge base with HEAD",
+    )
+    git.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="with --base: check only models changed since REF (or whose external data changed)",
+    )
     exits = check.add_argument_group("exit status")
     exits.add_argument("-e", "--exit-zero", action="store_true", help="exit 0 despite findings")
     exits.add_argument(

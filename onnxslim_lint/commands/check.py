@@ -5,25 +5,42 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from onnxslim_lint.budget import Budget, SizeInfo, budget_findings, measure
 from onnxslim_lint.config import (
     Settings,
     apply_overrides,
     parse_config_override,
     settings_for,
 )
+from onnxslim_lint.datafiles import expand_data_files
 from onnxslim_lint.discover import discover_models
 from onnxslim_lint.errors import OnnxLintError, UsageError
 from onnxslim_lint.findings import Finding
+from onnxslim_lint.gitbase import BaseRevision, changed_models, open_base
 from onnxslim_lint.model.read_errors import READ_ERRORS
-from onnxslim_lint.pipeline import FileResult, RunOptions, process_file
-from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS
+from onnxslim_lint.pipeline import FileResult, RunOptions, process_file, rules_for
+from onnxslim_lint.report.diff import render_diff, would_fix_line
+from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, RunInfo
 from onnxslim_lint.report.summary import fix_report_line, show_fixes, statistics, summary
-from onnxslim_lint.rules.registry import resolve_selectors
+from onnxslim_lint.rules.registry import resolve_selectors, select_rules
 
-__all__ = ["run_check"]
+__all__ = ["CheckRun", "run_check"]
+
+
+@dataclass
+class CheckRun:
+    """Everything a run found, for callers that report more (the GitHub Action)."""
+
+    results: list[FileResult]
+    settings: Settings
+    run: RunInfo
+    base: BaseRevision | None = None
+    sizes: dict[str, SizeInfo] = field(default_factory=dict)  # by display path
+    exit_code: int = 0
 
 
 def _flat(values: Sequence[Sequence[str]] | None) -> tuple[str, ...] | None:
@@ -87,11 +104,18 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run_check(
+    args: argparse.Namespace, *, observer: Callable[[CheckRun], None] | None = None
+) -> int:
     paths = [Path(p) for p in args.paths] or [Path(".")]
     if args.output and (len(paths) != 1 or paths[0].is_dir()):
         raise UsageError("-o/--output needs exactly one model file")
     settings = load_run_settings(args, paths)
+    budget = Budget.from_settings(settings)
+    base_ref = getattr(args, "base", None)
+    if getattr(args, "changed_only", False) and not base_ref:
+        raise UsageError("--changed-only needs --base REF")
+    base = open_base(base_ref) if base_ref else None
     output_format = settings.output_format or os.environ.get(
         "ONNXSLIM_LINT_OUTPUT_FORMAT", "concise"
     )
@@ -104,6 +128,18 @@ def run_check(args: argparse.Namespace) -> int:
         extend_exclude=settings.extend_exclude,
         force_exclude=args.force_exclude,
     )
+    # A changed external-data file stands for the models that use it (pre-commit).
+    files, unused_data = expand_data_files(files)
+    for data in unused_data:
+        if not args.quiet:
+            print(f"warning: {_display(data)}: no model here uses it; skipped", file=sys.stderr)
+    if base is not None and getattr(args, "changed_only", False):
+        files = changed_models(files, base)
+    selected = tuple(
+        rule.code for rule in select_rules(settings.select, settings.extend_select, settings.ignore)
+    )
+    measure_sizes = budget.configured or base is not None or observer is not None
+    sizes: dict[str, SizeInfo] = {}
     options = RunOptions(
         fix=args.fix,
         verify=args.verify,
@@ -114,7 +150,12 @@ def run_check(args: argparse.Namespace) -> int:
     text = output_format in TEXT_FORMATS
     report_stream = sys.stdout if text else sys.stderr
     if not files:
-        print("warning: No ONNX files found under the given path(s)", file=sys.stderr)
+        if not getattr(args, "changed_only", False):
+            print("warning: No ONNX files found under the given path(s)", file=sys.stderr)
+        elif not args.quiet:
+            print(f"No models changed against {base_ref}.", file=sys.stderr)
+        if observer is not None:
+            observer(CheckRun([], settings, RunInfo(rules=selected), base, sizes, 0))
         return 0
     results: list[FileResult] = []
     for path in files:
@@ -125,8 +166,16 @@ def run_check(args: argparse.Namespace) -> int:
             result = FileResult(path, display)
             kind = READ_ERRORS["OSL010"]
             result.error = Finding(display, kind.code, kind.name, str(exc), fixable=False)
+        if measure_sizes:
+            info = measure(path, display, base)
+            sizes[display] = info
+            if result.error is None:
+                codes = {rule.code for rule in rules_for(path, settings)}
+                result.findings.extend(budget_findings(info, budget.limits_for(path), codes))
         results.append(result)
         line = fix_report_line(result)
+        if args.diff and result.fix_report is not None and result.fix_report.verdict == "planned":
+            line = None  # the diff below shows it
         if line and not args.quiet:
             print(line, file=report_stream, flush=True)
     findings: list[Finding] = []
@@ -134,16 +183,24 @@ def run_check(args: argparse.Namespace) -> int:
         if result.error is not None:
             findings.append(result.error)
         findings.extend(result.findings)
-    if args.statistics:
+    run = RunInfo(files=tuple(r.display for r in results), rules=selected)
+    if args.diff:
+        sys.stdout.write(render_diff(results))
+    elif args.statistics:
         sys.stdout.write(statistics(findings))
     else:
-        sys.stdout.write(FORMATTERS[output_format](findings))
+        sys.stdout.write(FORMATTERS[output_format](findings, run))
     if args.show_fixes:
         report_stream.write(show_fixes(results))
-    if text and not args.quiet:
+    if args.diff and not args.quiet:
+        sys.stdout.write(would_fix_line(results))
+    elif text and not args.quiet:
         fixing = args.fix and not args.diff
         sys.stdout.write(summary(results, fixing=fixing, fix_hint=not args.diff))
-    return _exit_code(results, args)
+    code = _exit_code(results, args)
+    if observer is not None:
+        observer(CheckRun(results, settings, run, base, sizes, code))
+    return code
 
 
 def _exit_code(results: Sequence[FileResult], args: argparse.Namespace) -> int:
@@ -151,8 +208,8 @@ def _exit_code(results: Sequence[FileResult], args: argparse.Namespace) -> int:
         return 2
     if any(r.refused for r in results):
         return 1
-    if args.diff and any(r.fixed for r in results):
-        return 1
+    if args.diff:  # as in ruff, --diff implies --fix-only; 1 means "something to change"
+        return 1 if any(r.fixed for r in results) else 0
     if args.exit_non_zero_on_fix and any(r.fixed for r in results):
         return 1
     if any(r.findings for r in results) and not args.exit_zero:

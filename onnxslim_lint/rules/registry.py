@@ -18,8 +18,10 @@ from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.identity_op import IdentityOp
+from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
+from onnxslim_lint.rules.size_growth import SizeGrowth
 from onnxslim_lint.rules.tied_weight import TiedWeight
 from onnxslim_lint.rules.unused_function import UnusedFunction
 from onnxslim_lint.rules.unused_graph_input import UnusedGraphInput
@@ -44,6 +46,9 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ChainMerge,
     CommonSubexpression,
     TiedWeight,
+    # Size budgets: no graph check; evaluated on the files by onnxslim_lint.budget.
+    ModelSize,
+    SizeGrowth,
     UnusedFunction,
     UnusedOpsetImport,
     UnusedGraphInput,
@@ -53,6 +58,7 @@ FAMILIES: dict[str, str] = {
     "OSL0": "Files that cannot be checked",
     "OSL1": "Dead weight",
     "OSL2": "Graph structure",
+    "OSL3": "Size budgets",
 }
 
 # Every rule but the opt-in ones is enforced by default.

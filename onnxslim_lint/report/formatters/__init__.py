@@ -1,21 +1,50 @@
-"""One output format per module; each renders the findings of a whole run to text."""
+"""One output format per module; each renders the findings of a whole run to text.
+
+A formatter is called as ``render(findings, run)``: ``run`` (:class:`RunInfo`) tells
+the formats that need more than the findings (JUnit's passing files, SARIF's rule
+table, repository-relative paths) what else the run covered. Formats that need
+only the findings are wrapped by :func:`_findings_only`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from onnxslim_lint.findings import Finding
-from onnxslim_lint.report.formatters import concise, full, json_format
+from onnxslim_lint.report.formatters import (
+    concise,
+    full,
+    github,
+    json_format,
+    junit,
+    sarif,
+)
+from onnxslim_lint.report.formatters._common import RunInfo
 
-__all__ = ["FORMATTERS", "TEXT_FORMATS"]
+__all__ = ["FORMATTERS", "TEXT_FORMATS", "Formatter", "RunInfo"]
 
-Formatter = Callable[[Sequence[Finding]], str]
+
+class Formatter(Protocol):
+    def __call__(self, findings: Sequence[Finding], run: RunInfo | None = None) -> str: ...
+
+
+def _findings_only(render: Callable[[Sequence[Finding]], str]) -> Formatter:
+    def wrapped(findings: Sequence[Finding], run: RunInfo | None = None) -> str:
+        return render(findings)
+
+    wrapped.__doc__ = render.__doc__
+    return wrapped
+
 
 FORMATTERS: dict[str, Formatter] = {
-    "concise": concise.render,
-    "full": full.render,
-    "json": json_format.render,
-    "json-lines": json_format.render_lines,
+    "concise": _findings_only(concise.render),
+    "full": _findings_only(full.render),
+    "json": _findings_only(json_format.render),
+    "json-lines": _findings_only(json_format.render_lines),
+    "github": github.render,
+    "sarif": sarif.render,
+    "junit": junit.render,
 }
 
 # Formats for people: the summary and fix reports go with them on stdout.

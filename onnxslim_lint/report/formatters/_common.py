@@ -1,0 +1,105 @@
+"""What the CI formats share: the run description, repository-relative paths and
+the rule table (codes, names, help) for every code a finding can carry."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+from onnxslim_lint.findings import Finding
+
+__all__ = ["RuleInfo", "RunInfo", "repo_relative", "repository_root", "rule_info"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run covered, beyond its findings."""
+
+    files: tuple[str, ...] = ()  # every file checked, as displayed
+    rules: tuple[str, ...] = ()  # codes of the rules that were selected
+    root: Path | None = None  # repository root for relative paths (None: detect)
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    code: str
+    name: str
+    summary: str
+    help_markdown: str
+    fixable: bool
+
+
+def repository_root(run: RunInfo | None = None) -> Path:
+    """The folder paths are made relative to: the run's root, ``$GITHUB_WORKSPACE``,
+    the git working tree, or the working directory, in that order."""
+    if run is not None and run.root is not None:
+        return run.root
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace and os.path.isdir(workspace):
+        return Path(workspace)
+    return _toplevel(os.getcwd())
+
+
+@lru_cache(maxsize=8)
+def _toplevel(cwd: str) -> Path:
+    from onnxslim_lint.gitbase import find_toplevel
+
+    return find_toplevel(Path(cwd)) or Path(cwd)
+
+
+def repo_relative(path: str, root: Path) -> str:
+    """``path`` (as displayed, relative to the working directory) relative to ``root``,
+    in posix form; unchanged (absolute) when it lies outside ``root``."""
+    absolute = os.path.realpath(os.path.abspath(path))
+    base = os.path.realpath(root)
+    try:
+        rel = os.path.relpath(absolute, base)
+    except ValueError:
+        return Path(absolute).as_posix()
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return Path(absolute).as_posix()
+    return PurePosixPath(*Path(rel).parts).as_posix()
+
+
+@lru_cache(maxsize=1)
+def _rule_table() -> dict[str, RuleInfo]:
+    from onnxslim_lint.model.read_errors import READ_ERRORS
+    from onnxslim_lint.rules.registry import ALL_RULES
+
+    table: dict[str, RuleInfo] = {}
+    for kind in READ_ERRORS.values():
+        table[kind.code] = RuleInfo(kind.code, kind.name, kind.summary, kind.summary, False)
+    for rule in ALL_RULES:
+        table[rule.code] = RuleInfo(
+            rule.code, rule.name, rule.summary, rule.explanation(), rule.safety is not None
+        )
+    return table
+
+
+def rule_info(finding: Finding) -> RuleInfo:
+    known = _rule_table().get(finding.code)
+    if known is not None:
+        return known
+    return RuleInfo(finding.code, finding.name, finding.name, finding.name, finding.fixable)
+
+
+def location_lines(finding: Finding, limit: int = 10) -> list[str]:
+    """One line per location (kind, name, detail, size, subgraph), at most ``limit``."""
+    from onnxslim_lint.findings import format_bytes
+
+    lines = []
+    for loc in finding.locations[:limit]:
+        parts = [loc.kind, loc.name]
+        if loc.detail:
+            parts.append(loc.detail)
+        if loc.nbytes:
+            parts.append(format_bytes(loc.nbytes))
+        if loc.graph and loc.graph != "main":
+            parts.append(f"(in {loc.graph})")
+        lines.append(" ".join(parts))
+    hidden = len(finding.locations) - limit
+    if hidden > 0:
+        lines.append(f"... and {hidden} more")
+    return lines
