@@ -234,6 +234,8 @@ def main() -> int:
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--timeout", type=float, default=600, help="seconds per tool run")
     ap.add_argument("--force", action="store_true", help="re-run pairs already in the results")
+    ap.add_argument("--retry-failed", action="store_true",
+                    help="re-run (model, tool) pairs whose last run failed or timed out")
     ap.add_argument("--report", action="store_true", help="only rewrite the Markdown")
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -265,7 +267,10 @@ def main() -> int:
             data["rows"].append(row)
         row["before"] = stats(src)
         for tool in tools:
-            if tool in row["tools"] and not a.force:
+            prev = row["tools"].get(tool)
+            if prev is not None and not a.force and not (
+                a.retry_failed and prev.get("status") in ("failed", "timeout")
+            ):
                 continue
             if tool in unavailable:
                 row["tools"][tool] = {"status": "not installable", "error": unavailable[tool]}

@@ -158,7 +158,29 @@ def build(name: str):
             out = out.to_tuple() if hasattr(out, "to_tuple") else tuple(out)
             return out[0] if self.n == 1 else tuple(out[: self.n])
 
+    perturb(model)
     return ReturnTuple(model.eval(), names, len(outs)).eval(), args, names, outs, dyn
+
+
+def perturb(model) -> None:
+    """Make the random weights look trained.
+
+    transformers' ``_init_weights`` sets every bias to 0, every LayerNorm/BatchNorm
+    scale to 1 and BatchNorm statistics to (0, 1). Exported as is, peers can delete
+    ``x + 0`` / ``x * 1`` and trivial BatchNorms, which never happens with trained
+    weights; so add noise to every parameter and give BatchNorm real statistics.
+    Tied parameters stay tied (``named_parameters`` yields a shared tensor once).
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.02)
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
 
 
 def export_one(model_name: str, exporter: str, out: Path) -> dict:
