@@ -15,6 +15,7 @@ from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
+from onnxslim_lint.rules.conv_bn import ConvBn
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.identity_op import IdentityOp
@@ -52,6 +53,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     UnusedFunction,
     UnusedOpsetImport,
     UnusedGraphInput,
+    ConvBn,
 )
 
 FAMILIES: dict[str, str] = {
@@ -59,6 +61,7 @@ FAMILIES: dict[str, str] = {
     "OSL1": "Dead weight",
     "OSL2": "Graph structure",
     "OSL3": "Size budgets",
+    "OSL4": "Fusions",
 }
 
 # Every rule but the opt-in ones is enforced by default.

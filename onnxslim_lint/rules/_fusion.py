@@ -1,0 +1,122 @@
+"""Shared pieces of the fusion rules (OSL4xx): who reads a value, constant arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from onnxslim_lint.model.edit import Editor
+from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
+
+FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16})
+
+
+def is_op(ref: NodeRef | None, *op_types: str) -> bool:
+    return ref is not None and ref.node.domain in ("", "ai.onnx") and ref.node.op_type in op_types
+
+
+def sole_reader(index: ModelIndex, name: str) -> NodeRef | None:
+    """The one node reading ``name`` (once), when nothing else does: no graph output."""
+    if name in index.side_table_names:
+        return None
+    uses = index.uses_of(name)
+    if len(uses) != 1 or uses[0].node is None:
+        return None
+    return uses[0].node
+
+
+def only_read_by(index: ModelIndex, name: str, ref: NodeRef) -> bool:
+    """Every read of ``name`` is an input of ``ref`` (no graph output, no side table)."""
+    if name in index.side_table_names:
+        return False
+    uses = index.uses_of(name)
+    return bool(uses) and all(use.node is ref for use in uses)
+
+
+def weight_readers_ok(index: ModelIndex, name: str, ref: NodeRef) -> bool:
+    """``ref`` is the only node reading the values of ``name``; ``Shape`` nodes may read
+    it too (a folded weight keeps its shape)."""
+    if name in index.side_table_names:
+        return False
+    uses = index.uses_of(name)
+    mine = [use for use in uses if use.node is ref]
+    others = [use for use in uses if use.node is not ref]
+    return bool(mine) and all(use.node is not None and is_op(use.node, "Shape") for use in others)
+
+
+def zero_valued(index: ModelIndex, name: str) -> bool:
+    """``name`` is provably all zeros: a zero constant, possibly through Cast,
+    CastLike, Identity or Expand (how exporters spell a missing bias)."""
+    seen = 0
+    while seen < 8:
+        array = constant_array(index, name)
+        if array is not None:
+            return array.dtype.kind in "fiub" and not np.any(array)
+        ref = index.producer.get(name)
+        if not is_op(ref, "Cast", "CastLike", "Identity", "Expand") or not ref.node.input:
+            return False
+        name = ref.node.input[0]
+        seen += 1
+    return False
+
+
+def initializer(index: ModelIndex, name: str) -> tuple[GraphScope, onnx.TensorProto] | None:
+    """A non-overridable, in-file float initializer."""
+    if not name or name not in index.initializers or index.is_overridable(name):
+        return None
+    scope, tensor = index.initializers[name]
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type not in FLOAT_TYPES:
+        return None
+    return scope, tensor
+
+
+def constant_array(index: ModelIndex, name: str) -> np.ndarray | None:
+    tensor = index.constant_tensor(name) if name else None
+    if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return None
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception:
+        return None
+
+
+def attr(node: onnx.NodeProto, name: str, default=None):  # type: ignore[no-untyped-def]
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def set_tensor(tensor: onnx.TensorProto, array: np.ndarray) -> None:
+    """Replace a tensor's contents in place, keeping its name and element type."""
+    name = tensor.name
+    new = numpy_helper.from_array(array.astype(numpy_helper.to_array(tensor).dtype), name)
+    tensor.CopyFrom(new)
+
+
+def forget(index: ModelIndex, name: str) -> None:
+    """Drop value_info entries of a value that no longer exists."""
+    for scope in index.scopes:
+        infos = scope.graph.value_info
+        for position in range(len(infos) - 1, -1, -1):
+            if infos[position].name == name:
+                del infos[position]
+
+
+def drop_if_only(editor: Editor, index: ModelIndex, name: str, ref: NodeRef) -> None:
+    """Remove initializer ``name`` when ``ref`` is its only reader."""
+    if (
+        name in index.initializers
+        and only_read_by(index, name, ref)
+        and not index.is_overridable(name)
+    ):
+        editor.remove_initializer(index.initializers[name][0], name)
+
+
+def rewire_output(index: ModelIndex, first: NodeRef, second: NodeRef, editor: Editor) -> None:
+    """``first`` takes over ``second``'s output name; ``second`` is removed."""
+    middle = first.node.output[0]
+    first.node.output[0] = second.node.output[0]
+    editor.remove_node(second)
+    forget(index, middle)
