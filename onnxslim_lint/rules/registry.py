@@ -15,6 +15,7 @@ from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
+from onnxslim_lint.rules.constant_folding import ConstantFolding
 from onnxslim_lint.rules.conv_bn import ConvBn
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
@@ -22,6 +23,7 @@ from onnxslim_lint.rules.identity_op import IdentityOp
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
+from onnxslim_lint.rules.shape_folding import ShapeFolding
 from onnxslim_lint.rules.size_growth import SizeGrowth
 from onnxslim_lint.rules.tied_weight import TiedWeight
 from onnxslim_lint.rules.unused_function import UnusedFunction
@@ -43,6 +45,8 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DuplicateConstant,
     IdentityOp,
     RedundantTranspose,
+    ConstantFolding,
+    ShapeFolding,
     NoOp,
     ChainMerge,
     CommonSubexpression,

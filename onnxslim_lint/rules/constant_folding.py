@@ -1,0 +1,103 @@
+"""OSL203 constant-folding."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.evaluate import EXACT_OPS, FoldComponent, apply_folds, plan_folds
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+class ConstantFolding(Rule):
+    """
+    ## What it does
+    Finds nodes whose inputs are all constants (initializers that are not graph
+    inputs, or ``Constant`` outputs), directly or through other such nodes, computes
+    them once, and replaces them with initializers holding their results. Constants
+    only the folded nodes read go with them.
+
+    ## Why is this bad?
+    Exporters emit the arithmetic that builds shapes, masks and index tables as
+    nodes, so every run of the model recomputes the same values. Folding them makes
+    the graph smaller and lets the next fixes (no-op removal, shape folding) see
+    constant shapes.
+
+    ## What it leaves alone
+    - Ops whose result a runtime may compute differently (float reductions, matrix
+      products, transcendental functions) and random ops (``RandomNormal``,
+      ``Bernoulli``, ...): only an allowlist of exact ops is evaluated.
+    - Nodes with subgraphs, nodes in non-default domains, nodes inside subgraphs,
+      and nodes whose output is a graph output.
+    - Anything reading an overridable initializer (one that is also a graph input).
+    - A fold whose new initializers would be larger than what it removes (an
+      ``Expand`` or ``Tile`` of a small constant to a large tensor): the file never
+      grows.
+    - Models with IR version 3 or older (their initializers must be graph inputs).
+
+    ## Example
+    ``s = Concat(Constant([1]), Constant([64])); y = Reshape(x, s)`` becomes
+    ``y = Reshape(x, s)`` with ``s`` an initializer ``[1, 64]``.
+
+    ## Fix safety
+    Exact: the allowlisted ops give the same bits in the evaluator (onnx's reference
+    implementation) as in any runtime; the result keeps the node's output type.
+    """
+
+    code = "OSL203"
+    name = "constant-folding"
+    summary = "Nodes computed from constants only"
+    fix_title = "Replace the nodes by initializers holding their results"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        index = ctx.index
+        if index.model.ir_version <= 3 or not _has_candidate(index):
+            return []
+        return _report(self, ctx, plan_folds(index), "constant")
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        return apply_folds(index, finding.plan)  # type: ignore[arg-type]
+
+
+def _has_candidate(index: ModelIndex) -> bool:
+    for ref in index.nodes():
+        node = ref.node
+        if ref.scope is not index.main or node.op_type not in EXACT_OPS:
+            continue
+        if node.domain in ("", "ai.onnx") and all(
+            index.constant_tensor(name) is not None for name in node.input if name
+        ):
+            return True
+    return False
+
+
+def _report(rule: Rule, ctx: CheckContext, comps: list[FoldComponent], what: str) -> list[Finding]:
+    if not comps:
+        return []
+    nodes = sum(c.removed_nodes for c in comps)
+    saved = sum(c.removed_bytes - c.added_bytes for c in comps)
+    nbytes = max(saved, 0)
+    kinds = Counter(ref.node.op_type for c in comps for ref in c.nodes)
+    text = ", ".join(f"{n} {op}" for op, n in sorted(kinds.items()))
+    locations = [
+        Location("node", ref.label, "main", ref.node.op_type, 0) for c in comps for ref in c.nodes
+    ]
+    locations += [
+        Location("initializer", name, "main", f"{what} result", t.ByteSize())
+        for c in comps
+        for name, t in c.materialize.items()
+    ]
+    return [
+        rule.finding(
+            ctx,
+            f"{plural(sum(len(c.nodes) for c in comps), 'node')} computed from {what}s "
+            f"only ({text}){size_note(nbytes)}",
+            locations=locations,
+            count=sum(len(c.nodes) for c in comps),
+            nbytes=nbytes,
+            nodes=nodes,
+            plan=comps,
+        )
+    ]

@@ -1,0 +1,151 @@
+"""OSL203 constant-folding."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxslim_lint.fixing.apply import apply_fixes
+from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext
+from onnxslim_lint.rules.constant_folding import ConstantFolding
+
+
+def parse(text: str, opset: int = 17, ir: int = 8) -> onnx.ModelProto:
+    return onnx.parser.parse_model(f'<ir_version: {ir}, opset_import: ["" : {opset}]>\n' + text)
+
+
+def check(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
+    before = model.SerializeToString()
+    found = ConstantFolding().check(CheckContext(ModelIndex.build(model), "m.onnx"))
+    assert model.SerializeToString() == before
+    return found
+
+
+def fixed_ok(model: onnx.ModelProto) -> onnx.ModelProto:
+    fixed = apply_fixes(model, [ConstantFolding()]).model
+    assert check(fixed) == []
+    onnx.checker.check_model(fixed, full_check=True)
+    assert check_interface(model, fixed) is None
+    assert fixed.ByteSize() <= model.ByteSize()
+    report = verify_models(model, fixed, exact=True)
+    assert report.passed, report
+    assert report.max_diff == 0.0
+    return fixed
+
+
+def ops(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+SHAPE_CHAIN = """
+g (float[2,12] x) => (float[2,3,4] y) {
+    a = Constant <value = int64[1] {2}> ()
+    b = Constant <value = int64 {3}> ()
+    zero = Constant <value = int64[1] {0}> ()
+    [u] bu = Unsqueeze (b, zero)
+    [m] c = Mul (a, a)
+    [c] s = Concat <axis = 0> (a, bu, c)
+    y = Reshape (x, s)
+}
+"""
+
+
+def test_folds_a_shape_chain() -> None:
+    model = parse(SHAPE_CHAIN)
+    (finding,) = check(model)
+    assert finding.code == "OSL203" and finding.name == "constant-folding"
+    assert finding.count == 3
+    assert finding.nodes == 6  # 3 folded + the 3 Constants only they read
+    assert {loc.name for loc in finding.locations if loc.kind == "node"} == {"u", "m", "c"}
+    assert finding.nbytes > 0
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Reshape"]
+    (init,) = fixed.graph.initializer
+    assert init.name == "s" and init.data_type == TensorProto.INT64
+    assert numpy_helper.to_array(init).tolist() == [2, 3, 4]
+
+
+def test_keeps_the_dtype() -> None:
+    model = parse(
+        """
+        g (float16[3] x) => (float16[3] y) {
+            a = Constant <value_float = 2.0> ()
+            h = Cast <to = 10> (a)
+            y = Mul (x, h)
+        }
+        """
+    )
+    fixed = fixed_ok(model)
+    (init,) = fixed.graph.initializer
+    assert init.data_type == TensorProto.FLOAT16
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # random ops never fold
+        "r = RandomUniform <shape = [3], seed = 1.0> ()\n y = Add (x, r)",
+        "s = Constant <value = int64[1] {3}> ()\n r = RandomNormalLike (s)\n y = Add (x, r)",
+        # a fold that grows the file: a scalar expanded to 1000x1000
+        "c = Constant <value = float {1.0}> ()\n s = Constant <value = int64[2] {1000, 1000}> ()\n"
+        " e = Expand (c, s)\n y = Add (x, e)",
+        "c = Constant <value = float[1] {1.0}> ()\n r = Constant <value = int64[1] {100000}> ()\n"
+        " e = Tile (c, r)\n y = Add (x, e)",
+        # float reductions and matmul are not exact across runtimes
+        "c = Constant <value = float[3] {1.0, 2.0, 3.0}> ()\n e = ReduceSum <keepdims = 0> (c)\n"
+        " y = Add (x, e)",
+        "c = Constant <value = float[2,2] {1.0, 2.0, 3.0, 4.0}> ()\n e = Exp (c)\n y = Add (x, e)",
+    ],
+)
+def test_leaves_alone(body: str) -> None:
+    model = parse(f"g (float[3] x) => (y) {{\n {body}\n}}")
+    assert check(model) == []
+
+
+def test_graph_output_and_overridable_initializers_are_left_alone() -> None:
+    model = parse(
+        """
+        g (float[3] x) => (float[1] y, float[1] z) {
+            a = Constant <value = float[1] {2.0}> ()
+            y = Neg (a)
+            z = Relu (x)
+        }
+        """
+    )
+    assert check(model) == []
+    two = numpy_helper.from_array(np.array([2.0], np.float32), "two")
+    graph = helper.make_graph(
+        [helper.make_node("Neg", ["two"], ["n"]), helper.make_node("Add", ["x", "n"], ["y"])],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [3]),
+            helper.make_tensor_value_info("two", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+        [two],
+    )
+    assert check(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])) == []
+
+
+def test_ir3_is_skipped() -> None:
+    model = parse(SHAPE_CHAIN, opset=8, ir=3)
+    assert check(model) == []
+
+
+def test_shared_constant_stays_for_its_other_reader() -> None:
+    model = parse(
+        """
+        g (float[4] x) => (float[4] y, float[4] z) {
+            w = Constant <value = float[4] {1.0, 2.0, 3.0, 4.0}> ()
+            n = Neg (w)
+            y = Add (x, n)
+            z = Mul (x, w)
+        }
+        """
+    )
+    # folding Neg(w) would add a copy of w while w stays for the Mul: larger file
+    assert check(model) == []

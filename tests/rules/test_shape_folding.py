@@ -1,0 +1,123 @@
+"""OSL204 shape-folding."""
+
+from __future__ import annotations
+
+import onnx
+from onnx import numpy_helper
+
+from onnxslim_lint.fixing.apply import apply_fixes
+from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.rules.base import CheckContext
+from onnxslim_lint.rules.constant_folding import ConstantFolding
+from onnxslim_lint.rules.shape_folding import ShapeFolding
+
+
+def parse(text: str, opset: int = 17) -> onnx.ModelProto:
+    return onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
+
+
+def check(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
+    before = model.SerializeToString()
+    found = ShapeFolding().check(CheckContext(ModelIndex.build(model), "m.onnx"))
+    assert model.SerializeToString() == before
+    return found
+
+
+def fixed_ok(model: onnx.ModelProto, rules=(ShapeFolding,)) -> onnx.ModelProto:  # type: ignore[no-untyped-def]
+    fixed = apply_fixes(model, [rule() for rule in rules]).model
+    assert check(fixed) == []
+    onnx.checker.check_model(fixed, full_check=True)
+    assert check_interface(model, fixed) is None
+    assert fixed.ByteSize() <= model.ByteSize()
+    report = verify_models(model, fixed, exact=True)
+    assert report.passed, report
+    assert report.max_diff == 0.0
+    return fixed
+
+
+def ops(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def test_folds_shape_and_its_arithmetic() -> None:
+    model = parse(
+        """
+        g (float[2,3,4] x) => (float[2,12] y) {
+            h = Relu (x)
+            [s] s = Shape <start = 0, end = 1> (h)
+            m = Constant <value = int64[1] {-1}> ()
+            [c] t = Concat <axis = 0> (s, m)
+            y = Reshape (h, t)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert finding.code == "OSL204" and finding.name == "shape-folding"
+    assert {loc.name for loc in finding.locations if loc.kind == "node"} == {"s", "c"}
+    assert finding.nodes == 3  # Shape, Concat, and the Constant only the Concat read
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Relu", "Reshape"]
+    (init,) = fixed.graph.initializer
+    assert numpy_helper.to_array(init).tolist() == [2, -1]
+
+
+def test_size_folds() -> None:
+    model = parse(
+        """
+        g (float[2,3] x) => (float[2,3] y) {
+            n = Size (x)
+            f = Cast <to = 1> (n)
+            y = Mul (x, f)
+        }
+        """
+    )
+    fixed = fixed_ok(model, (ShapeFolding, ConstantFolding))
+    assert ops(fixed) == ["Mul"]
+
+
+def test_dynamic_input_is_not_folded() -> None:
+    model = parse(
+        """
+        g (float[N,3] x) => (y) {
+            s = Shape (x)
+            y = Reshape (x, s)
+        }
+        """
+    )
+    assert check(model) == []
+    # the static dim is not folded through a Shape of the whole (dynamic) value either
+    sliced = parse(
+        """
+        g (float[N,3] x) => (y) {
+            s = Shape <start = 1> (x)
+            y = Reshape (x, s)
+        }
+        """
+    )
+    assert check(sliced) == []
+
+
+def test_stale_value_info_is_not_trusted() -> None:
+    # value_info claims h is [2,3]; it really is [N,3] (N dynamic)
+    model = parse(
+        """
+        g (float[N,3] x) => (y) <float[2,3] h> {
+            h = Relu (x)
+            s = Shape (h)
+            y = Reshape (x, s)
+        }
+        """
+    )
+    assert check(model) == []
+
+
+def test_graph_output_keeps_its_name() -> None:
+    model = parse(
+        """
+        g (float[2,3] x) => (int64[2] s) {
+            s = Shape (x)
+        }
+        """
+    )
+    assert check(model) == []
