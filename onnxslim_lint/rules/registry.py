@@ -16,12 +16,15 @@ from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.constant_folding import ConstantFolding
+from onnxslim_lint.rules.conv_add import ConvAdd
 from onnxslim_lint.rules.conv_bn import ConvBn
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.identity_op import IdentityOp
+from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
+from onnxslim_lint.rules.pad_conv import PadConv
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.shape_folding import ShapeFolding
 from onnxslim_lint.rules.size_growth import SizeGrowth
@@ -58,6 +61,9 @@ ALL_RULES: tuple[type[Rule], ...] = (
     UnusedOpsetImport,
     UnusedGraphInput,
     ConvBn,
+    ConvAdd,
+    PadConv,
+    MatMulAddGemm,
 )
 
 FAMILIES: dict[str, str] = {

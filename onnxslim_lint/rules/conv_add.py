@@ -1,0 +1,173 @@
+"""OSL402 conv-add."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import numpy_helper
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules._fusion import (
+    constant_array,
+    drop_if_only,
+    forget,
+    initializer,
+    is_op,
+    only_read_by,
+    rewire_output,
+    set_tensor,
+    sole_reader,
+    zero_valued,
+)
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+@dataclass(eq=False)
+class _Fusion:
+    conv: NodeRef
+    add: NodeRef
+    constant: str  # the Add's constant operand
+    bias: np.ndarray  # the Conv's new B
+    saved: int
+
+
+class ConvAdd(Rule):
+    """
+    ## What it does
+    Folds an ``Add`` of a constant per-channel bias (shape ``[C, 1, 1]`` or
+    ``[1, C, 1, 1]`` for a 2-D convolution; one more or fewer trailing 1s for 1-D or
+    3-D ones) that follows a ``Conv`` into the Conv's bias ``B``. The Add is removed
+    and the Conv writes its output.
+
+    ## Why is this bad?
+    Exporters that split a convolution from its bias (or fold a BatchNormalization
+    into an Add) leave a separate pass over the activation that the convolution
+    does for free.
+
+    ## What it leaves alone
+    - A Conv whose output is also read by another node or is a graph output.
+    - A bias that is not constant, is overridable, broadcasts over more than the
+      channel axis, or has another element type.
+    - A Conv whose own ``B`` is computed (not constant) or shared with another node.
+
+    ## Example
+    ``y = Conv(x, W); z = Add(y, c)`` with ``c: float32[64, 1, 1]`` becomes
+    ``z = Conv(x, W, c')`` with ``c' = c.reshape(64)``.
+
+    ## Fix safety
+    Numeric: the bias is added inside the convolution's accumulation, which can
+    round differently in the last bits. Applied only with ``--unsafe-fixes``.
+    """
+
+    code = "OSL402"
+    name = "conv-add"
+    summary = "Per-channel Add after a Conv that can be its bias"
+    fix_title = "Fold the Add into the Conv's bias"
+    safety = FixSafety.NUMERIC
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        fusions = _plan(ctx.index)
+        if not fusions:
+            return []
+        nbytes = sum(f.saved for f in fusions)
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(fusions), 'Add')} of a per-channel constant after a Conv"
+                f"{size_note(nbytes)}",
+                locations=[
+                    Location(
+                        "node", f.add.label, f.add.scope.path, f"after {f.conv.label}", f.saved
+                    )
+                    for f in fusions
+                ],
+                count=len(fusions),
+                nbytes=nbytes,
+                nodes=len(fusions),
+                plan=fusions,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        fusions: list[_Fusion] = finding.plan  # type: ignore[assignment]
+        editor = Editor(index)
+        for fusion in fusions:
+            conv = fusion.conv.node
+            old_bias = conv.input[2] if len(conv.input) > 2 else ""
+            if old_bias and old_bias in index.initializers:
+                set_tensor(index.initializers[old_bias][1], fusion.bias)
+            else:
+                producer = index.producer.get(old_bias) if old_bias else None
+                if is_op(producer, "Constant"):
+                    editor.remove_node(producer)
+                    forget(index, old_bias)
+                name = index.fresh_name(f"{conv.input[1]}_bias")
+                tensor = numpy_helper.from_array(fusion.bias, name)
+                fusion.conv.scope.graph.initializer.append(tensor)
+                del conv.input[2:]
+                conv.input.append(name)
+            drop_if_only(editor, index, fusion.constant, fusion.add)
+            rewire_output(index, fusion.conv, fusion.add, editor)
+        editor.commit()
+        return bool(fusions)
+
+
+def _channel_bias(array: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
+    """The per-channel vector of a bias broadcast along axis 1 of a rank-``rank`` output."""
+    shape = tuple(array.shape)
+    spatial = rank - 2
+    if shape in ((channels,) + (1,) * spatial, (1, channels) + (1,) * spatial):
+        return array.reshape(channels)
+    return None
+
+
+def _plan(index: ModelIndex) -> list[_Fusion]:
+    fusions: list[_Fusion] = []
+    for conv in index.nodes():
+        node = conv.node
+        if not is_op(conv, "Conv") or len(node.output) != 1 or len(node.input) < 2:
+            continue
+        add = sole_reader(index, node.output[0])
+        if not is_op(add, "Add") or add.scope is not conv.scope or len(add.node.input) != 2:
+            continue
+        a, b = add.node.input
+        other = b if a == node.output[0] else a
+        if other == node.output[0]:
+            continue
+        weight = initializer(index, node.input[1])
+        constant = constant_array(index, other)
+        if weight is None or constant is None:
+            continue
+        w_dtype = numpy_helper.to_array(weight[1]).dtype
+        channels, rank = weight[1].dims[0], len(weight[1].dims)
+        if constant.dtype != w_dtype or rank < 3:
+            continue
+        vector = _channel_bias(constant, channels, rank)
+        if vector is None:
+            continue
+        has_bias = len(node.input) > 2 and bool(node.input[2])
+        old = None
+        if has_bias:
+            if not only_read_by(index, node.input[2], conv):
+                continue
+            old = constant_array(index, node.input[2])
+            if old is None and not zero_valued(index, node.input[2]):
+                continue
+        in_place = has_bias and node.input[2] in index.initializers
+        old = np.zeros(channels, w_dtype) if old is None else old
+        if old.shape != (channels,):
+            continue
+        bias = (old.astype(np.float64) + vector.astype(np.float64)).astype(w_dtype)
+        saved = add.node.ByteSize() + 2
+        if other in index.initializers and only_read_by(index, other, add):
+            saved += index.initializers[other][1].ByteSize() + 2
+        if not in_place:
+            name = f"{node.input[1]}_bias"
+            saved -= numpy_helper.from_array(bias, name).ByteSize() + len(name) + 4
+        if saved <= 0:
+            continue
+        fusions.append(_Fusion(conv, add, other, bias, saved))
+    return fusions

@@ -1,0 +1,138 @@
+"""OSL404 matmul-add-gemm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules._fusion import (
+    FLOAT_TYPES,
+    constant_array,
+    is_op,
+    rewire_output,
+    sole_reader,
+)
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+@dataclass(eq=False)
+class _Fusion:
+    matmul: NodeRef
+    add: NodeRef
+    bias: str
+
+
+class MatMulAddGemm(Rule):
+    """
+    ## What it does
+    Turns ``MatMul(A, B)`` followed by ``Add`` of a constant row bias (shape
+    ``[N]`` or ``[1, N]``) into one ``Gemm(A, B, bias)``, when both ``A`` and ``B``
+    are known to be 2-D.
+
+    ## Why is this bad?
+    A linear layer exported as MatMul + Add is two kernels and one extra pass over
+    the output; Gemm adds the bias while it writes the product.
+
+    ## What it leaves alone
+    - MatMuls whose inputs are not known to be 2-D (batched MatMul has no Gemm).
+    - A MatMul whose output is also read elsewhere or is a graph output.
+    - Biases that are not constant, or broadcast other than along rows, and
+      non-float element types.
+
+    ## Example
+    ``y = MatMul(x: float[8, 16], W: float[16, 4]); z = Add(y, b: float[4])``
+    becomes ``z = Gemm(x, W, b)``.
+
+    ## Fix safety
+    Numeric: the bias is added inside the accumulation, which can round
+    differently in the last bits. Applied only with ``--unsafe-fixes``.
+    """
+
+    code = "OSL404"
+    name = "matmul-add-gemm"
+    summary = "2-D MatMul followed by a bias Add that can be one Gemm"
+    fix_title = "Replace MatMul + Add with Gemm"
+    safety = FixSafety.NUMERIC
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        fusions = _plan(ctx.index)
+        if not fusions:
+            return []
+        nbytes = sum(f.add.node.ByteSize() for f in fusions)
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(fusions), 'MatMul + Add pair')} that can be a Gemm"
+                f"{size_note(nbytes)}",
+                locations=[
+                    Location(
+                        "node",
+                        f.matmul.label,
+                        f.matmul.scope.path,
+                        f"+ {f.add.label}",
+                        f.add.node.ByteSize(),
+                    )
+                    for f in fusions
+                ],
+                count=len(fusions),
+                nbytes=nbytes,
+                nodes=len(fusions),
+                plan=fusions,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        fusions: list[_Fusion] = finding.plan  # type: ignore[assignment]
+        editor = Editor(index)
+        for fusion in fusions:
+            node = fusion.matmul.node
+            node.op_type = "Gemm"
+            node.input.append(fusion.bias)
+            rewire_output(index, fusion.matmul, fusion.add, editor)
+        editor.commit()
+        return bool(fusions)
+
+
+def _rank2(index: ModelIndex, name: str) -> tuple[int | None, int | None] | None:
+    entry = index.inferred_shapes().get(name)
+    if entry is None or entry[1] is None or len(entry[1]) != 2:
+        return None
+    if entry[0] not in FLOAT_TYPES:
+        return None
+    return entry[1][0], entry[1][1]
+
+
+def _plan(index: ModelIndex) -> list[_Fusion]:
+    fusions: list[_Fusion] = []
+    candidates = [
+        ref
+        for ref in index.nodes()
+        if is_op(ref, "MatMul") and len(ref.node.input) == 2 and len(ref.node.output) == 1
+    ]
+    for mm in candidates:
+        out = mm.node.output[0]
+        add = sole_reader(index, out)
+        if not is_op(add, "Add") or add.scope is not mm.scope or len(add.node.input) != 2:
+            continue
+        a, b = add.node.input
+        bias = b if a == out else a
+        if bias == out:
+            continue
+        shape_a = _rank2(index, mm.node.input[0])
+        shape_b = _rank2(index, mm.node.input[1])
+        if shape_a is None or shape_b is None:
+            continue
+        n = shape_b[1]
+        value = constant_array(index, bias)
+        if value is None or not isinstance(n, int):
+            continue
+        elem = index.inferred_shapes()[mm.node.input[1]][0]
+        tensor = index.constant_tensor(bias)
+        if tensor is None or tensor.data_type != elem:
+            continue
+        if value.shape not in ((n,), (1, n)):
+            continue
+        fusions.append(_Fusion(mm, add, bias))
+    return fusions
