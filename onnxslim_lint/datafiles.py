@@ -24,7 +24,7 @@ import onnx
 from onnx import TensorProto
 
 __all__ = [
-    "DATA_SUFFIXES",
+    "DATA_NAME",
     "external_locations",
     "is_data_file_name",
     "lfs_pointer_size",
@@ -33,8 +33,9 @@ __all__ = [
 ]
 
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
-#: Names exporters give external-data files (torch.onnx, onnx.save, optimum).
-DATA_SUFFIXES: tuple[str, ...] = (".onnx.data", ".onnx_data", ".data", ".bin", ".weight")
+#: Names exporters give external-data files (torch.onnx, onnx.save, optimum, and
+#: onnxslim-lint's own ``model.onnx.data.1``); the pre-commit hook matches the same.
+DATA_NAME = re.compile(r"\.(onnx_data|data|data\.[0-9]+|bin)$", re.IGNORECASE)
 # An external_data entry with key "location": field 1, wire type 2, length 8.
 _LOCATION_KEY = b"\x0a\x08location"
 _SIZE_LINE = re.compile(rb"^size ([0-9]+)\s*$", re.MULTILINE)
@@ -51,7 +52,7 @@ def lfs_pointer_size(head: bytes) -> int | None:
 
 
 def is_data_file_name(name: str) -> bool:
-    return name.lower().endswith(DATA_SUFFIXES)
+    return DATA_NAME.search(name) is not None
 
 
 def _may_have_external_data(path: Path) -> bool:
@@ -164,7 +165,7 @@ def expand_data_files(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     Returns (files to check, data files skipped because no model uses them). A
     ``.onnx`` file, a folder or anything that is not a regular file is kept as it
     is; so is a file with another name that no model uses (the loader reports it),
-    unless its name is a usual data-file name (:data:`DATA_SUFFIXES`).
+    unless its name is a usual data-file name (:data:`DATA_NAME`).
     """
     kept: list[Path] = []
     skipped: list[Path] = []
