@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety
 from onnxslim_lint.model.evaluate import apply_folds, plan_folds
@@ -18,7 +19,9 @@ class ShapeFolding(Rule):
     Finds ``Shape`` and ``Size`` nodes of values whose shape is fully static and
     replaces them by int64 initializers, together with the constant arithmetic that
     only they feed (``Gather``, ``Slice``, ``Concat``, ``Unsqueeze``, ``Cast``,
-    ``Mul``, ...), the way constant folding does.
+    ``Mul``, ...), the way constant folding does. Where a value has some dynamic
+    dims, a ``Gather`` or step-1 ``Slice`` of its ``Shape`` that picks only static
+    dims folds too (the ``Shape`` itself stays for its other readers).
 
     ## Why is this bad?
     Exporters trace shape computations (``x.size(0)``, ``view(b, -1, h)``) as
@@ -27,8 +30,8 @@ class ShapeFolding(Rule):
     and the chains hide constant shapes from other fixes.
 
     ## What it leaves alone
-    - A value with any symbolic (``dim_param``) or unknown dim: a graph input with
-      a dynamic batch size stays dynamic.
+    - A Shape of a value with any symbolic (``dim_param``) or unknown dim, and any
+      pick of such a dim: a graph input with a dynamic batch size stays dynamic.
     - Shapes are taken from onnx shape inference run on a copy of the model with
       every ``value_info`` cleared, so a stale annotation is never trusted.
     - Nodes inside subgraphs, Shape nodes whose output is a graph output, and any
@@ -56,28 +59,101 @@ class ShapeFolding(Rule):
             ref
             for ref in index.nodes()
             if ref.scope is index.main
-            and ref.node.op_type in ("Shape", "Size")
+            and ref.node.op_type in ("Shape", "Size", "Gather", "Slice")
             and ref.node.domain in ("", "ai.onnx")
-            and len(ref.node.input) == 1
+            and ref.node.input
             and ref.node.input[0]
             and len(ref.node.output) == 1
             and ref.node.output[0]
+        ]
+        candidates = [
+            ref
+            for ref in candidates
+            if ref.node.op_type in ("Shape", "Size") or _shape_node(index, ref.node.input[0])
         ]
         if not candidates:
             return []
         shapes = index.inferred_shapes()
         seeds: dict[int, list[np.ndarray]] = {}
         for ref in candidates:
-            dims = shapes.get(ref.node.input[0], (0, None))[1]
-            if not is_static(dims):
+            if ref.node.op_type in ("Shape", "Size"):
+                if len(ref.node.input) != 1:
+                    continue
+                dims = shapes.get(ref.node.input[0], (0, None))[1]
+                if is_static(dims):
+                    seeds[id(ref)] = [_value(ref, dims)]  # type: ignore[arg-type]
                 continue
-            seeds[id(ref)] = [_value(ref, dims)]  # type: ignore[arg-type]
+            value = _picked_dims(index, ref, shapes)
+            if value is not None:
+                seeds[id(ref)] = [value]
         if not seeds:
             return []
         return _report(self, ctx, plan_folds(index, seeds, constants=False), "static shape")
 
     def fix(self, index: ModelIndex, finding: Finding) -> bool:
         return apply_folds(index, finding.plan)  # type: ignore[arg-type]
+
+
+def _shape_node(index: ModelIndex, name: str) -> NodeRef | None:
+    ref = index.producer.get(name)
+    if (
+        ref is None
+        or ref.scope is not index.main
+        or ref.node.op_type != "Shape"
+        or ref.node.domain not in ("", "ai.onnx")
+        or len(ref.node.input) != 1
+    ):
+        return None
+    return ref
+
+
+def _picked_dims(index: ModelIndex, ref: NodeRef, shapes) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+    """The value of ``Gather``/``Slice`` of a Shape when every dim it picks is static."""
+    shape_ref = _shape_node(index, ref.node.input[0])
+    if shape_ref is None:
+        return None
+    dims = shapes.get(shape_ref.node.input[0], (0, None))[1]
+    if dims is None:
+        return None
+    vector = _shape_vector(shape_ref, tuple(dims))
+    consts = []
+    for name in ref.node.input[1:]:
+        tensor = index.constant_tensor(name) if name else None
+        if name and tensor is None:
+            return None
+        consts.append(None if tensor is None else numpy_helper.to_array(tensor))
+    if ref.node.op_type == "Gather":
+        axis = next((a.i for a in ref.node.attribute if a.name == "axis"), 0)
+        if axis not in (0, -1) or len(consts) != 1 or consts[0] is None:
+            return None
+        indices = consts[0]
+        if indices.dtype.kind not in "iu":
+            return None
+        flat = [int(i) for i in indices.reshape(-1)]
+        if any(i < -len(vector) or i >= len(vector) for i in flat):
+            return None
+        picked = [vector[i] for i in flat]
+        if any(d is None for d in picked):
+            return None
+        return np.array(picked, dtype=np.int64).reshape(indices.shape)
+    # Slice (opset >= 10 form) with step 1 on the 1-D shape vector
+    if len(consts) < 2 or consts[0] is None or consts[1] is None:
+        return None
+    starts, ends = consts[0].reshape(-1), consts[1].reshape(-1)
+    axes = consts[2].reshape(-1) if len(consts) > 2 and consts[2] is not None else [0]
+    steps = consts[3].reshape(-1) if len(consts) > 3 and consts[3] is not None else [1]
+    if len(starts) != 1 or len(ends) != 1 or list(axes) not in ([0], [-1]) or list(steps) != [1]:
+        return None
+    if index.opsets.get("", 1) < 10:
+        return None
+    n = len(vector)
+    start, end = int(starts[0]), int(ends[0])
+    start = min(max(start + n if start < 0 else start, 0), n)
+    end = min(max(end + n if end < 0 else end, 0), n)
+    picked = vector[start:end]
+    if any(d is None for d in picked):
+        return None
+    return np.array(picked, dtype=np.int64)
 
 
 def _value(ref: NodeRef, dims: tuple[int, ...]) -> np.ndarray:
@@ -93,3 +169,17 @@ def _value(ref: NodeRef, dims: tuple[int, ...]) -> np.ndarray:
     start = min(max(start + rank if start < 0 else start, 0), rank)
     end = min(max(end + rank if end < 0 else end, 0), rank)
     return np.array(dims[start:end], dtype=np.int64)
+
+
+def _shape_vector(ref: NodeRef, dims: tuple[int | None, ...]) -> list[int | None]:
+    """What ``Shape`` (with start/end) returns, ``None`` where a dim is not static."""
+    rank = len(dims)
+    start, end = 0, rank
+    for attr in ref.node.attribute:
+        if attr.name == "start":
+            start = attr.i
+        elif attr.name == "end":
+            end = attr.i
+    start = min(max(start + rank if start < 0 else start, 0), rank)
+    end = min(max(end + rank if end < 0 else end, 0), rank)
+    return list(dims[start:end])

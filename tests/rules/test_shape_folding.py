@@ -121,3 +121,28 @@ def test_graph_output_keeps_its_name() -> None:
         """
     )
     assert check(model) == []
+
+
+def test_static_dim_of_a_dynamic_value_folds_the_dynamic_one_does_not() -> None:
+    model = parse(
+        """
+        g (float[N,3,4] x) => (float[N,12] y) {
+            s = Shape (x)
+            i0 = Constant <value = int64[1] {0}> ()
+            i1 = Constant <value = int64[1] {1}> ()
+            i2 = Constant <value = int64[1] {-1}> ()
+            [g0] b = Gather <axis = 0> (s, i0)
+            [g1] c = Gather <axis = 0> (s, i1)
+            [g2] d = Gather <axis = 0> (s, i2)
+            [m] cd = Mul (c, d)
+            t = Concat <axis = 0> (b, cd)
+            y = Reshape (x, t)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert {loc.name for loc in finding.locations if loc.kind == "node"} == {"g1", "g2", "m"}
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Shape", "Constant", "Gather", "Concat", "Reshape"]
+    (init,) = fixed.graph.initializer
+    assert numpy_helper.to_array(init).tolist() == [12]
