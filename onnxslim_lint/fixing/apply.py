@@ -30,7 +30,7 @@ class RuleError(OnnxLintError):
 @dataclass
 class FixLoopResult:
     model: onnx.ModelProto
-    # rule code -> how many items (initializers, constants, nodes) its fixes removed
+    # rule code -> how many items (nodes, tensors, functions, opsets) its fixes removed
     applied: Counter[str] = field(default_factory=Counter)
     fixed: list[Finding] = field(default_factory=list)
     rounds: int = 0
@@ -56,13 +56,14 @@ def apply_fixes(
     work = onnx.ModelProto()
     work.CopyFrom(model)
     result = FixLoopResult(work)
+    index = ModelIndex.build(work)
     for round_number in range(1, MAX_ROUNDS + 1):
         changed = False
         for rule in rules:
-            index = ModelIndex.build(work)
             for finding in rule.check(CheckContext(index, path)):
                 if not finding.fixable or not may_fix(finding):
                     continue
+                before = _items(index)
                 try:
                     modified = rule.fix(index, finding)
                 except Exception as exc:  # a rule bug: name the rule, keep the cause
@@ -70,8 +71,25 @@ def apply_fixes(
                 if modified:
                     changed = True
                     result.fixed.append(finding)
-                    result.applied[rule.code] += finding.count
+                    index = ModelIndex.build(work)
+                    result.applied[rule.code] += _removed(before, _items(index))
+                    break  # the index changed: the rule's other findings wait a round
         result.rounds = round_number
         if not changed:
             return result
     raise RuleError(f"{path}: fixes did not settle after {MAX_ROUNDS} rounds (please report)")
+
+
+def _items(index: ModelIndex) -> tuple[int, ...]:
+    model = index.model
+    tensors = len(index.initializers) + len(index.sparse_initializers)
+    return (len(index.node_refs), tensors, len(model.functions), len(model.opset_import))
+
+
+def _removed(before: tuple[int, ...], after: tuple[int, ...]) -> int:
+    """What a fix removed: nodes, tensors, functions and opset imports that are gone.
+
+    Counted from the model rather than taken from the finding, so a fix that did part
+    of its plan (the rest waits for the next round) is not counted twice.
+    """
+    return sum(max(0, b - a) for b, a in zip(before, after, strict=True))

@@ -335,11 +335,19 @@ def has_subgraph(node: onnx.NodeProto) -> bool:
     return any(attr.type in (_GRAPH, _GRAPHS) for attr in node.attribute)
 
 
+def _walk_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    yield graph
+    for node in graph.node:
+        for sub in _subgraphs(node):
+            yield from _walk_graphs(sub)
+
+
 def _side_table_names(model: onnx.ModelProto) -> set[str]:
     names: set[str] = set()
-    for annotation in model.graph.quantization_annotation:
-        names.add(annotation.tensor_name)
-        names.update(entry.value for entry in annotation.quant_parameter_tensor_names)
+    for graph in _walk_graphs(model.graph):
+        for annotation in graph.quantization_annotation:
+            names.add(annotation.tensor_name)
+            names.update(entry.value for entry in annotation.quant_parameter_tensor_names)
     for info in model.training_info:
         for binding in (*info.initialization_binding, *info.update_binding):
             names.add(binding.key)

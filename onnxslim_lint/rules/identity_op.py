@@ -47,12 +47,17 @@ class IdentityOp(Rule):
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         index = ctx.index
-        found = [
-            ref
-            for ref in index.nodes()
-            if _passes_through(index, ref)
-            and can_bypass(index, ref, ref.node.output[0], ref.node.input[0])
-        ]
+        found: list[NodeRef] = []
+        renamed: set[str] = set()  # inputs whose producer takes a graph output's name
+        for ref in index.nodes():
+            old, new = ref.node.output[0] if ref.node.output else "", ref.node.input[:1]
+            if not _passes_through(index, ref) or not can_bypass(index, ref, old, new[0]):
+                continue
+            if index.is_graph_output(old):
+                if new[0] in renamed:
+                    continue  # its producer can take only one output's name
+                renamed.add(new[0])
+            found.append(ref)
         if not found:
             return []
         nbytes = sum(ref.node.ByteSize() for ref in found)

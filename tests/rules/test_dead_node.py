@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import onnx
-import pytest
 from graphs import (
     all_node_names,
     assert_fix_ok,
@@ -320,11 +319,6 @@ def test_dead_node_inside_loop_body_removed():
     assert_fix_ok(RULE, model, fixed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ModelIndex reads quantization_annotation of the main graph only, "
-    "not of If/Loop/Scan subgraphs, so a node whose output they name is removed",
-)
 def test_value_named_by_subgraph_quantization_annotation_stays():
     model = parse(
         """

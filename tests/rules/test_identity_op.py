@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import onnx
-import pytest
 from graphs import (
     all_node_names,
     all_nodes,
@@ -166,10 +165,6 @@ def test_two_outputs_fed_by_identities_of_the_same_value():
     assert_fix_ok(RULE, model, fixed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: check() reports both Identities but fix() can remove only one",
-)
 def test_two_outputs_fed_by_identities_reports_what_the_fix_removes():
     model = parse(
         """
@@ -205,11 +200,6 @@ def test_identity_chain_to_graph_output():
     assert not apply_fixes(result.model, [RULE()]).changed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: fix() skips the second Identity of a chain (its input was just "
-    "rewired), so FixLoopResult.applied counts it twice across rounds",
-)
 def test_identity_chain_applied_count_matches_removed_nodes():
     model = parse(
         """

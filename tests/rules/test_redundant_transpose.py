@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 from graphs import (
     all_node_names,
     all_nodes,
@@ -382,11 +381,6 @@ def test_four_transposes_all_removed():
     assert_fix_ok(RULE, model, fixed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: fix() skips the second planned pair (its source was rewired by the "
-    "first), so FixLoopResult.applied counts nodes that a later round counts again",
-)
 def test_four_transposes_applied_count_matches_removed_nodes():
     model = parse(
         """

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import onnx
-import pytest
 from graphs import (
     assert_fix_ok,
     assert_untouched,
@@ -297,10 +296,5 @@ def _subgraph_annotated() -> onnx.ModelProto:
     return model
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ModelIndex reads quantization_annotation of the main graph only, "
-    "not of If/Loop/Scan subgraphs, so an initializer they name is removed",
-)
 def test_initializer_named_only_in_subgraph_quantization_annotation():
     assert_untouched(RULE, _subgraph_annotated())
