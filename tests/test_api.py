@@ -38,7 +38,7 @@ def test_check_reports_an_unreadable_file(tmp_path: Path) -> None:
 def test_fix_model_returns_a_verified_copy() -> None:
     model = onnx.load(MESSY)
     before = model.SerializeToString()
-    result = onnxslim_lint.fix(model)
+    result = onnxslim_lint.fix(model, ignore=["OSL4"])  # numeric fusions need unsafe
     assert model.SerializeToString() == before  # the input is not changed
     assert result.passed
     assert result.verification is not None and result.verification.max_diff == 0.0

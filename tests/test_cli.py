@@ -53,7 +53,7 @@ def messy(tmp_path: Path) -> Path:
 
 
 def test_check_reports_a_line_per_rule_and_exits_1(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy))
+    code, out, _ = _run(capsys, str(messy), "--ignore", "OSL4")
     assert code == 1
     lines = out.splitlines()
     assert f"{os.path.relpath(messy)}: OSL101 [*] 3 unused initializers (66.7 kB)" in lines
@@ -88,7 +88,7 @@ def test_unknown_selector_is_usage_error(messy: Path, capsys) -> None:
 
 
 def test_json_output_keys(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy), "--output-format", "json")
+    code, out, _ = _run(capsys, str(messy), "--output-format", "json", "--ignore", "OSL4")
     assert code == 1
     data = json.loads(out)
     assert len(data) == 5
@@ -104,7 +104,7 @@ def test_json_output_keys(messy: Path, capsys) -> None:
 
 
 def test_statistics(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy), "--statistics")
+    code, out, _ = _run(capsys, str(messy), "--statistics", "--ignore", "OSL4")
     assert code == 1
     rows = [line.split("\t") for line in out.splitlines() if "\t" in line]
     assert {row[1] for row in rows} == {"OSL101", "OSL102", "OSL103", "OSL201", "OSL202"}
@@ -118,7 +118,7 @@ def test_exit_zero(messy: Path, capsys) -> None:
 
 def test_fix_rewrites_verifies_and_reports(messy: Path, capsys) -> None:
     original = load_model(messy).model
-    code, out, _ = _run(capsys, "--fix", str(messy))
+    code, out, _ = _run(capsys, "--fix", str(messy), "--ignore", "OSL4")
     assert code == 0, out
     report = next(line for line in out.splitlines() if ": fixed: " in line)
     assert "nodes 24 → 13" in report
@@ -131,7 +131,7 @@ def test_fix_rewrites_verifies_and_reports(messy: Path, capsys) -> None:
     # A second run has nothing left and leaves the file byte-identical.
     before = messy.read_bytes()
     mtime = messy.stat().st_mtime_ns
-    code, out, _ = _run(capsys, "--fix", str(messy))
+    code, out, _ = _run(capsys, "--fix", str(messy), "--ignore", "OSL4")
     assert code == 0
     assert out.strip() == "All checks passed!"
     assert messy.read_bytes() == before
@@ -152,7 +152,7 @@ def test_fix_keeps_file_mode(messy: Path, capsys) -> None:
 def test_output_writes_elsewhere_and_leaves_input(messy: Path, tmp_path: Path, capsys) -> None:
     before = messy.read_bytes()
     out_path = tmp_path / "out" / "slim.onnx"
-    code, _, _ = _run(capsys, "--fix", str(messy), "-o", str(out_path))
+    code, _, _ = _run(capsys, "--fix", str(messy), "-o", str(out_path), "--ignore", "OSL4")
     assert code == 0
     assert messy.read_bytes() == before
     assert len(load_model(out_path).model.graph.node) == 13
@@ -247,7 +247,7 @@ def test_external_data_stays_external(tmp_path: Path, capsys) -> None:
 def test_pyproject_config_and_per_file_ignores(tmp_path: Path, capsys) -> None:
     (tmp_path / "pyproject.toml").write_text(
         "[tool.onnxslim-lint]\n"
-        'ignore = ["OSL202"]\n'
+        'ignore = ["OSL202", "OSL4"]\n'
         "[tool.onnxslim-lint.per-file-ignores]\n"
         '"legacy/*.onnx" = ["OSL1"]\n'
     )
