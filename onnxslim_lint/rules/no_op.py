@@ -130,6 +130,7 @@ class NoOp(Rule):
             for item in found
             if can_bypass(index, item.ref, item.ref.node.output[0], item.source)
         ]
+        found = _applicable(index, found)
         if not found:
             return []
         removed = [r for item in found for r in (item.ref, item.also) if r is not None]
@@ -182,6 +183,32 @@ class NoOp(Rule):
 
 
 # -- helpers ------------------------------------------------------------------------
+
+
+def _applicable(index: ModelIndex, found: list[_NoOp]) -> list[_NoOp]:
+    """The items the fix will apply, in its order (so the finding counts exactly those).
+
+    Rewired values come first; a graph output then keeps its name only when neither
+    it nor its source was touched and the source's producer stays (as ``bypass``
+    requires); the others wait for the next round.
+    """
+    touched: set[str] = set()
+    removed: set[int] = set()
+    plain = [item for item in found if not index.is_graph_output(item.ref.node.output[0])]
+    outputs = [item for item in found if index.is_graph_output(item.ref.node.output[0])]
+    for item in plain:
+        touched.update((item.ref.node.output[0], item.source))
+        removed.update(id(r) for r in (item.ref, item.also) if r is not None)
+    kept: list[_NoOp] = []
+    for item in outputs:
+        old, source = item.ref.node.output[0], item.source
+        producer = index.producer.get(source)
+        if old in touched or source in touched or producer is None or id(producer) in removed:
+            continue
+        touched.update((old, source))
+        removed.update(id(r) for r in (item.ref, item.also) if r is not None)
+        kept.append(item)
+    return plain + kept
 
 
 def _resolve_chains(index: ModelIndex, found: list[_NoOp]) -> None:
