@@ -11,7 +11,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,6 +97,23 @@ def fixable_codes(settings: Settings) -> set[str]:
     return fixable - resolve_selectors(settings.unfixable)
 
 
+def applicable(findings: list[Finding], settings: Settings, unsafe: bool) -> list[Finding]:
+    """Findings whose fix ``--fix`` would apply stay ``fixable``; the others lose it.
+
+    A numeric fix without ``--unsafe-fixes``, or a rule listed as unfixable, is still
+    shown, without the ``[*]`` mark (a numeric one keeps its ``safety``, so the summary
+    can count it as a hidden fix).
+    """
+    allowed = fixable_codes(settings)
+    return [
+        finding
+        if not finding.fixable
+        or (finding.code in allowed and (finding.safety is FixSafety.EXACT or unsafe))
+        else replace(finding, fixable=False)
+        for finding in findings
+    ]
+
+
 def check_model(model: onnx.ModelProto, rules: Sequence[Rule], display: str) -> list[Finding]:
     index = ModelIndex.build(model)
     ctx = CheckContext(index, display)
@@ -123,7 +140,8 @@ def process_file(
         result.error = Finding(display, exc.code, kind.name, exc.reason, fixable=False)
         return result
     rules = rules_for(path, settings)
-    result.findings = check_model(loaded.model, rules, display)
+    unsafe = options.unsafe_fixes or settings.unsafe_fixes
+    result.findings = applicable(check_model(loaded.model, rules, display), settings, unsafe)
     if options.fix or options.diff:
         _fix(loaded, rules, settings, options, result)
     return result
@@ -196,7 +214,7 @@ def _fix(
     write_model(fixed_model, target, external=external, replaces=replaces)
     report.written = True
     result.fixed = loop.fixed
-    result.findings = check_model(fixed_model, rules, result.display)
+    result.findings = applicable(check_model(fixed_model, rules, result.display), settings, unsafe)
     report.seconds = time.perf_counter() - started
 
 

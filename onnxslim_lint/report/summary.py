@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from onnxslim_lint.findings import Finding, format_bytes
+from onnxslim_lint.findings import Finding, FixSafety, format_bytes
 from onnxslim_lint.pipeline import FileResult, FixReport
 
 __all__ = ["fix_report_line", "show_fixes", "statistics", "summary"]
@@ -64,8 +64,13 @@ def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = Tru
         )
     lines = [f"Found {total} {_errors(total)}{removable}."]
     fixable = sum(1 for f in remaining if f.fixable)
-    if fixable and fix_hint:
-        lines.append(f"[*] {fixable} fixable with the --fix option.")
+    hidden = sum(1 for f in remaining if not f.fixable and f.safety is FixSafety.NUMERIC)
+    if (fixable or hidden) and fix_hint:
+        hint = f"[*] {fixable} fixable with the --fix option"
+        if hidden:
+            fixes = "fix" if hidden == 1 else "fixes"
+            hint += f" ({hidden} hidden {fixes} can be enabled with the --unsafe-fixes option)"
+        lines.append(hint + ".")
     return "\n".join(lines) + "\n"
 
 
