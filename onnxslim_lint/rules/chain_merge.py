@@ -99,6 +99,7 @@ class ChainMerge(Rule):
         index = ctx.index
         merges: list[_Merge] = []
         claimed: set[int] = set()
+        touched: set[str] = set()
         for second in index.nodes():
             if id(second) in claimed or not _plain(second):
                 continue
@@ -118,6 +119,10 @@ class ChainMerge(Rule):
                 merge = _cast_merge(index, first, second)
             if merge is None or not merge.removed:
                 continue
+            names = {first.node.input[0], middle, second.node.output[0]}
+            if names & touched:
+                continue  # the fix would skip it this round (see fix)
+            touched |= names
             claimed.update((id(first), id(second)))
             merges.append(merge)
         if not merges:

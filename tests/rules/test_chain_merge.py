@@ -127,3 +127,23 @@ def test_first_with_other_readers_stays() -> None:
         """
     )
     assert check(model) == []
+
+
+def test_two_chains_from_one_source_count_what_each_round_removes() -> None:
+    model = parse(
+        """
+        g (float[2,3] x) => (float[3,2] y, float[3,2] z) {
+            s = Constant <value = int64[1] {6}> ()
+            t = Constant <value = int64[2] {3, 2}> ()
+            a = Reshape (x, s)
+            y = Reshape (a, t)
+            b = Reshape (x, s)
+            z = Reshape (b, t)
+        }
+        """
+    )
+    result = apply_fixes(model, [ChainMerge()])
+    removed = len(model.graph.node) - len(result.model.graph.node)
+    assert removed == 2
+    assert result.applied["OSL206"] == removed
+    fixed_ok(model)
