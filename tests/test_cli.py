@@ -313,3 +313,22 @@ def test_console_entry_point_runs_without_importing_onnxruntime(messy: Path) -> 
         [sys.executable, "-c", code, str(messy)], capture_output=True, text=True, check=False
     )
     assert result.stdout.strip().endswith("NO-ORT 1"), result.stdout + result.stderr
+
+
+def test_numeric_fixes_are_hidden_without_unsafe_fixes(messy: Path, capsys) -> None:
+    code, out, _ = _run(capsys, str(messy), "--select", "OSL404")
+    assert code == 1
+    [line] = [line for line in out.splitlines() if ": OSL404" in line]
+    assert "[*]" not in line
+    assert (
+        "[*] 0 fixable with the --fix option "
+        "(1 hidden fix can be enabled with the --unsafe-fixes option)." in out
+    )
+    before = messy.read_bytes()
+    code, out, _ = _run(capsys, "--fix", str(messy), "--select", "OSL404")
+    assert code == 1 and messy.read_bytes() == before
+    code, out, _ = _run(capsys, str(messy), "--select", "OSL404", "--unsafe-fixes")
+    assert ": OSL404 [*] " in out
+    code, out, _ = _run(capsys, "--fix", "--unsafe-fixes", str(messy), "--select", "OSL404")
+    assert code == 0, out
+    assert "verified" in out
