@@ -234,27 +234,28 @@ class SizeInfo:
         return self.change / self.base_size * 100.0
 
 
-def _file_size(path: Path) -> int | None:
+def _file_size(path: Path) -> tuple[int | None, bool]:
+    """(size, is an LFS pointer): a pointer's size is the one its ``size`` line names."""
     try:
         size = path.stat().st_size
     except OSError:
-        return None
+        return None, False
     if size <= 1024:
         try:
             pointed = lfs_pointer_size(path.read_bytes())
         except OSError:
             pointed = None
         if pointed is not None:
-            return pointed
-    return size
+            return pointed, True
+    return size, False
 
 
 def measure(path: Path, display: str | None = None, base: BaseRevision | None = None) -> SizeInfo:
     """The model's size on disk (file + external data) and, with ``base``, at the base."""
     path = Path(path)
-    size = _file_size(path)
+    size, pointer = _file_size(path)
     data_files: tuple[Path, ...] = ()
-    if size is not None and path.stat().st_size > 1024:
+    if size is not None and not pointer:
         data_files = tuple(model_data_files(path))
         seen: set[str] = set()
         for data in data_files:
@@ -262,7 +263,7 @@ def measure(path: Path, display: str | None = None, base: BaseRevision | None = 
             if key in seen:
                 continue
             seen.add(key)
-            size += _file_size(data) or 0
+            size += _file_size(data)[0] or 0
     info = SizeInfo(path, display or str(path), size, data_files=data_files)
     if base is not None:
         info.base_ref = base.ref
