@@ -24,6 +24,7 @@ from onnxslim_lint.rules.identity_op import IdentityOp
 from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
+from onnxslim_lint.rules.node_metadata import NodeMetadata
 from onnxslim_lint.rules.pad_conv import PadConv
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.shape_folding import ShapeFolding
@@ -64,6 +65,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ConvAdd,
     PadConv,
     MatMulAddGemm,
+    NodeMetadata,
 )
 
 FAMILIES: dict[str, str] = {
