@@ -418,3 +418,33 @@ def test_action_checks_every_model_when_changed_only_is_off(
     ]
     assert "<code>models/legacy.onnx</code>" in result.summary
     assert "= 0 B" in result.summary  # unchanged against the base
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def _yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_workflow_snippets_in_the_docs_are_valid_and_use_real_inputs(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "ci.md").read_text()
+    workflows = [b for b in _yaml_blocks(docs) if "jobs:" in b and "runs-on:" in b]
+    assert len(workflows) >= 2
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    exe = shutil.which("check-jsonschema")
+    cmd = [exe] if exe else [sys.executable, "-m", "check_jsonschema"]
+    for index, block in enumerate(workflows):
+        path = tmp_path / f"workflow{index}.yml"
+        path.write_text(block)
+        done = subprocess.run(
+            [*cmd, "--builtin-schema", "vendor.github-workflows", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, block + done.stdout + done.stderr
+        steps = [s for job in yaml.safe_load(block)["jobs"].values() for s in job["steps"]]
+        ours = [s for s in steps if "onnxslim-lint/onnxslim-lint@" in s.get("uses", "")]
+        assert len(ours) == 1
+        assert set(ours[0].get("with", {})) <= set(action["inputs"])

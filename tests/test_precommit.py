@@ -225,3 +225,24 @@ def test_a_data_file_no_model_uses_is_skipped(user_repo: UserRepo) -> None:
     done = user_repo.commit("firmware", "firmware.bin")
     assert done.returncode == 0, done.output
     assert user_repo.head_message() == "firmware"
+
+
+def test_the_docs_snippet_is_a_valid_pre_commit_config(tmp_path: Path) -> None:
+    import re
+
+    docs = (ROOT / "docs" / "ci.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", docs, re.DOTALL) if "repos:" in b]
+    assert len(blocks) == 1
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(blocks[0])
+    done = subprocess.run(
+        [*_pre_commit(), "validate-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (repo,) = yaml.safe_load(blocks[0])["repos"]
+    assert [hook["id"] for hook in repo["hooks"]] == ["onnxslim-lint"]
+    # The commented alternative is the one-line change users make to fix.
+    assert "# args: [--fix]" in blocks[0]
