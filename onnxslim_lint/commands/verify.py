@@ -12,7 +12,7 @@ __all__ = ["run_verify"]
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from onnxslim_lint.fix.verify import VerifySettings, check_interface, verify_models
+    from onnxslim_lint.fixing.verify import VerifySettings, check_interface, verify_models
 
     if args.samples < 1:
         raise UsageError("--samples must be at least 1")
