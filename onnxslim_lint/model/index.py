@@ -280,6 +280,51 @@ def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
     return None
 
 
+_SUB_BYTE_BITS = {
+    getattr(onnx.TensorProto, name): 4
+    for name in ("INT4", "UINT4", "FLOAT4E2M1")
+    if hasattr(onnx.TensorProto, name)
+}
+
+
+def _element_bits(data_type: int) -> int | None:
+    if data_type in _SUB_BYTE_BITS:
+        return _SUB_BYTE_BITS[data_type]
+    if data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+        return None
+    try:
+        return int(onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize) * 8
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def tensor_nbytes(tensor: onnx.TensorProto) -> int:
+    """What a tensor costs in the file, computed from its dims without reading its data.
+
+    ``ByteSize()`` would serialize the whole message to measure it: on a model with
+    large weights that costs as much as saving it.
+    """
+    bits = _element_bits(tensor.data_type)
+    if bits is None:
+        return tensor.ByteSize()
+    count = 1
+    for dim in tensor.dims:
+        count *= int(dim)
+    return (count * bits + 7) // 8 + len(tensor.name) + 2 * len(tensor.dims) + 8
+
+
+def node_nbytes(node: onnx.NodeProto) -> int:
+    """What a node costs in the file; a Constant's tensor is measured by its dims."""
+    if (
+        node.op_type == "Constant"
+        and len(node.attribute) == 1
+        and node.attribute[0].name == "value"
+    ):
+        overhead = sum(len(name) + 2 for name in (*node.input, *node.output, node.name))
+        return tensor_nbytes(node.attribute[0].t) + overhead + 24
+    return node.ByteSize()
+
+
 def tensor_detail(tensor: onnx.TensorProto) -> str:
     """``float32[64,256]``: the dtype and dims, for messages and locations."""
     try:

@@ -33,8 +33,7 @@ def is_static(dims: Dims | None) -> bool:
 def infer_shapes(model: onnx.ModelProto) -> ShapeInfo:
     """Types and shapes of every value of ``model`` (not changed) that can be known."""
     known = _declared(model)
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
+    copy = _light_copy(model)
     for graph in _graphs(copy.graph):
         del graph.value_info[:]
         for out in graph.output:
@@ -54,6 +53,35 @@ def infer_shapes(model: onnx.ModelProto) -> ShapeInfo:
                 result[value.name] = entry
     result.update(known)  # declared inputs and initializers win
     return result
+
+
+# Initializers larger than this enter the inference copy as typed graph inputs:
+# inference needs their type and dims, never their values, and copying the weights
+# of a large model would cost as much as loading it again.
+_INLINE_LIMIT = 4096
+
+
+def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` for shape inference, without the bytes of large weights."""
+    copy = onnx.ModelProto()
+    copy.ir_version = model.ir_version
+    copy.opset_import.extend(model.opset_import)
+    copy.functions.extend(model.functions)
+    source, graph = model.graph, copy.graph
+    graph.name = source.name
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.sparse_initializer.extend(source.sparse_initializer)
+    inputs = {value.name for value in source.input}
+    for tensor in source.initializer:
+        if tensor.ByteSize() <= _INLINE_LIMIT:
+            graph.initializer.append(tensor)
+        elif tensor.name not in inputs:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+            )
+    return copy
 
 
 def _declared(model: onnx.ModelProto) -> ShapeInfo:

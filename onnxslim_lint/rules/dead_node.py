@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef, tensor_detail
+from onnxslim_lint.model.index import (
+    GraphScope,
+    ModelIndex,
+    NodeRef,
+    node_nbytes,
+    tensor_detail,
+    tensor_nbytes,
+)
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 
@@ -50,14 +57,14 @@ class DeadNode(Rule):
         if not dead:
             return []
         freed = _freed_initializers(index, dead)
-        node_bytes = sum(ref.node.ByteSize() for ref in dead)
-        init_bytes = sum(index.initializers[name][1].ByteSize() for _, name in freed)
+        node_bytes = sum(node_nbytes(ref.node) for ref in dead)
+        init_bytes = sum(tensor_nbytes(index.initializers[name][1]) for _, name in freed)
         nbytes = node_bytes + init_bytes
         message = plural(len(dead), "dead node")
         if freed:
             message += f" and {plural(len(freed), 'initializer')} only they read"
         locations = [
-            Location("node", ref.label, ref.scope.path, ref.node.op_type, ref.node.ByteSize())
+            Location("node", ref.label, ref.scope.path, ref.node.op_type, node_nbytes(ref.node))
             for ref in dead
         ]
         locations += [
@@ -66,7 +73,7 @@ class DeadNode(Rule):
                 name,
                 scope.path,
                 tensor_detail(index.initializers[name][1]),
-                index.initializers[name][1].ByteSize(),
+                tensor_nbytes(index.initializers[name][1]),
             )
             for scope, name in freed
         ]

@@ -15,7 +15,9 @@ from onnxslim_lint.model.index import (
     ModelIndex,
     NodeRef,
     constant_node_tensor,
+    node_nbytes,
     tensor_detail,
+    tensor_nbytes,
 )
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
@@ -185,7 +187,7 @@ def _members(index: ModelIndex) -> list[_Member]:
     for name, (scope, tensor) in index.initializers.items():
         if name in scope.input_names or not _comparable(tensor):
             continue
-        members.append(_Member(name, scope, tensor, None, tensor.ByteSize(), pinned(name)))
+        members.append(_Member(name, scope, tensor, None, tensor_nbytes(tensor), pinned(name)))
     for ref in index.nodes():
         node = ref.node
         if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
@@ -196,7 +198,7 @@ def _members(index: ModelIndex) -> list[_Member]:
         if tensor is None or not _comparable(tensor):
             continue
         name = node.output[0]
-        members.append(_Member(name, ref.scope, tensor, ref, node.ByteSize(), pinned(name)))
+        members.append(_Member(name, ref.scope, tensor, ref, node_nbytes(node), pinned(name)))
     return members
 
 

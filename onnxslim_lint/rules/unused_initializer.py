@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import GraphScope, ModelIndex, tensor_detail
+from onnxslim_lint.model.index import GraphScope, ModelIndex, tensor_detail, tensor_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 
@@ -45,10 +45,17 @@ class UnusedInitializer(Rule):
         unused: list[tuple[GraphScope, str, int, str]] = []
         for name, (scope, tensor) in index.initializers.items():
             if _removable(index, scope, name):
-                unused.append((scope, name, tensor.ByteSize(), tensor_detail(tensor)))
+                unused.append((scope, name, tensor_nbytes(tensor), tensor_detail(tensor)))
         for name, (scope, sparse) in index.sparse_initializers.items():
             if _removable(index, scope, name):
-                unused.append((scope, name, sparse.ByteSize(), tensor_detail(sparse.values)))
+                unused.append(
+                    (
+                        scope,
+                        name,
+                        tensor_nbytes(sparse.values) + tensor_nbytes(sparse.indices),
+                        tensor_detail(sparse.values),
+                    )
+                )
         if not unused:
             return []
         nbytes = sum(item[2] for item in unused)
