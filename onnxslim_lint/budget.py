@@ -158,17 +158,32 @@ class Budget:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Budget:
-        """Validate ``settings.extra["budget"]``; errors name the file and the key."""
+        """Validate ``settings.extra["budget"]``; errors name the file and the key.
+
+        The table may merge a config file and ``--config`` overrides; a mistake that
+        the file alone does not have is reported as coming from ``--config``.
+        """
         raw = settings.extra.get("budget") if settings.extra else None
         if not raw:
             return cls(root=settings.root)
-        where = _where(settings.config_path)
-        prefix = (
-            "tool.onnxslim-lint."
-            if settings.config_path is not None and (settings.config_path.name == "pyproject.toml")
-            else ""
-        )
-        section = f"{prefix}budget"
+        path = settings.config_path
+        try:
+            return cls._parse(raw, _where(path), path, settings.root)
+        except ConfigError:
+            if path is not None:
+                from onnxslim_lint.config import load_settings
+
+                own = load_settings(path).extra.get("budget")
+                if own:
+                    cls._parse(own, _where(path), path, settings.root)  # the file's own
+            return cls._parse(raw, "--config", None, settings.root)
+
+    @classmethod
+    def _parse(
+        cls, raw: Mapping[str, Any], where: str, path: Path | None, root: Path | None
+    ) -> Budget:
+        pyproject = path is not None and path.name == "pyproject.toml"
+        section = f"{'tool.onnxslim-lint.' if pyproject else ''}budget"
         top = {key: value for key, value in raw.items() if key != "per-file"}
         default = Limits(**_parse_limits(top, where, section))
         per_file: list[tuple[str, dict[str, Any]]] = []
@@ -185,7 +200,7 @@ class Budget:
                     f'{{ max-size = "50 MB" }}, got {_type_name(limits)}'
                 )
             per_file.append((glob, _parse_limits(limits, where, f'{section}.per-file."{glob}"')))
-        return cls(default=default, per_file=tuple(per_file), root=settings.root)
+        return cls(default=default, per_file=tuple(per_file), root=root)
 
     @property
     def configured(self) -> bool:

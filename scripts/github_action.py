@@ -18,6 +18,7 @@ findings or a broken budget, 2 unusable input.
 
 from __future__ import annotations
 
+import html
 import os
 import shlex
 import subprocess
@@ -86,7 +87,10 @@ def _append(path: str | None, text: str) -> None:
 
 
 def build_argv(env: os._Environ[str] | dict[str, str], base: str | None) -> list[str]:
-    paths = env.get("INPUT_PATHS", "").split() or ["."]
+    raw = env.get("INPUT_PATHS", "")
+    # One path per line when there are several lines (paths with spaces), else words.
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    paths = (lines if len(lines) > 1 else raw.split()) or ["."]
     argv = ["check", *shlex.split(env.get("INPUT_ARGS", ""))]
     argv += ["--output-format", "github"]
     if base is not None:
@@ -110,6 +114,8 @@ def main() -> int:
         print("::error title=onnxslim-lint::invalid arguments (see the log)", flush=True)
     except OnnxLintError as exc:
         print(f"::error title=onnxslim-lint::{escape_data(str(exc))}", flush=True)
+        problem = html.escape(str(exc))
+        _append(env.get("GITHUB_STEP_SUMMARY"), f"## onnxslim-lint\n\n❌ error: {problem}\n")
         code = 2
     sys.stdout.flush()
     if not runs:

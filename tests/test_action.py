@@ -448,3 +448,20 @@ def test_workflow_snippets_in_the_docs_are_valid_and_use_real_inputs(tmp_path: P
         ours = [s for s in steps if "onnxslim-lint/onnxslim-lint@" in s.get("uses", "")]
         assert len(ours) == 1
         assert set(ours[0].get("with", {})) <= set(action["inputs"])
+
+
+def test_action_reports_a_configuration_error_in_the_summary(
+    tmp_path: Path, action_dir: Path, runner_temp: Path
+) -> None:
+    result, _, _ = run_action(
+        tmp_path,
+        action_dir,
+        runner_temp,
+        head="clean",
+        inputs={"args": "--config \"budget.max-size = 'big'\""},
+    )
+    assert result.returncode == 2
+    (note,) = result.annotations
+    assert note.startswith("::error title=onnxslim-lint::--config: 'max-size' in [budget]")
+    assert "❌ error: --config: &#x27;max-size&#x27;" in result.summary
+    assert result.outputs["findings"] == ""

@@ -315,3 +315,16 @@ def test_changed_only_with_nothing_changed_passes(
     captured = capsys.readouterr()
     assert code == 0
     assert "No models changed against HEAD." in captured.err
+
+
+def test_a_bad_override_is_blamed_on_config_not_the_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config(repo, 'max-size = "1 MB"\n')
+    ci_models.write(repo / "m.onnx")
+    assert main(["check", "--config", "budget.max-growth = 'lots'", "m.onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "--config: 'max-growth' in [budget] must be a size" in err
+    # Overrides merge into the file's table key by key.
+    assert main(["check", "--config", "budget.max-size = 10", "m.onnx"]) == 1
+    assert "OSL301" in capsys.readouterr().out

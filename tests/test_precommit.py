@@ -151,6 +151,13 @@ def test_hook_definition_matches_models_and_data_files_and_not_binary_only() -> 
         assert files.search(name), name
     for name in ("README.md", "m.onnx.txt", "train.py"):
         assert not files.search(name), name
+    done = subprocess.run(
+        [*_pre_commit(), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_hook_stops_a_bloated_model_fixes_it_and_then_passes(user_repo: UserRepo) -> None:
