@@ -253,3 +253,31 @@ def test_the_docs_snippet_is_a_valid_pre_commit_config(tmp_path: Path) -> None:
     assert [hook["id"] for hook in repo["hooks"]] == ["onnxslim-lint"]
     # The commented alternative is the one-line change users make to fix.
     assert "# args: [--fix]" in blocks[0]
+
+
+# --------------------------------------------------------------------------- the CLI side
+
+
+def test_cli_maps_a_data_file_to_the_models_that_use_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onnxslim_lint.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    ci_models.write(tmp_path / "a" / "net.onnx", external=True, dead_floats=10)
+    ci_models.write(tmp_path / "a" / "other.onnx")  # same folder, does not use it
+    (tmp_path / "a" / "unused.bin").write_bytes(b"\x00" * 10)
+    (tmp_path / "notes.txt").write_text("not a model")
+
+    assert main(["check", "--isolated", "a/net.onnx.data", "a/net.onnx"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("a/net.onnx: OSL101") == 1  # given twice, checked once
+    assert "other.onnx" not in out
+
+    assert main(["check", "--isolated", "a/unused.bin"]) == 0
+    err = capsys.readouterr().err
+    assert "a/unused.bin: no model here uses it; skipped" in err
+
+    # Any other file given by name is still checked (and reported) as a model.
+    assert main(["check", "--isolated", "notes.txt"]) == 2
+    assert "notes.txt: OSL002" in capsys.readouterr().out
