@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from onnxslim_lint.model.index import ModelIndex, NodeRef, has_subgraph
+from onnxslim_lint.model.index import ModelIndex, NodeRef, has_subgraph, tensor_nbytes
 
 __all__ = ["EXACT_OPS", "FoldComponent", "apply_folds", "evaluate_node", "plan_folds"]
 
@@ -209,6 +209,19 @@ def _const_value(index: ModelIndex, name: str) -> np.ndarray | None:
     return value if value.dtype in _DTYPES else None
 
 
+def _all_constant(index: ModelIndex, node: onnx.NodeProto, values: dict) -> bool:  # type: ignore[type-arg]
+    """Every input is folded already or a small enough constant (no data touched)."""
+    total = 0
+    for name in node.input:
+        if not name or name in values:
+            continue
+        tensor = index.constant_tensor(name)
+        if tensor is None:
+            return False
+        total += tensor_nbytes(tensor)
+    return total <= _MAX_EVAL_BYTES
+
+
 def _foldable(index: ModelIndex, ref: NodeRef) -> bool:
     node = ref.node
     if node.domain not in ("", "ai.onnx") or node.op_type not in EXACT_OPS:
@@ -234,6 +247,8 @@ def _fold_pass(index, refs, seeds, cache, banned):  # type: ignore[no-untyped-de
         else:
             if node.op_type == "Constant" or not _foldable(index, ref):
                 continue
+            if not _all_constant(index, node, values):
+                continue  # decided before any tensor is converted
             inputs: list[np.ndarray | None] = []
             ok = True
             for name in node.input:

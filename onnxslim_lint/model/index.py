@@ -287,7 +287,7 @@ _SUB_BYTE_BITS = {
 }
 
 
-def _element_bits(data_type: int) -> int | None:
+def element_bits(data_type: int) -> int | None:
     if data_type in _SUB_BYTE_BITS:
         return _SUB_BYTE_BITS[data_type]
     if data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
@@ -304,7 +304,7 @@ def tensor_nbytes(tensor: onnx.TensorProto) -> int:
     ``ByteSize()`` would serialize the whole message to measure it: on a model with
     large weights that costs as much as saving it.
     """
-    bits = _element_bits(tensor.data_type)
+    bits = element_bits(tensor.data_type)
     if bits is None:
         return tensor.ByteSize()
     count = 1

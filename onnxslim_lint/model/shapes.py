@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import onnx
 
+from onnxslim_lint.model.index import tensor_nbytes
+
 __all__ = ["Dims", "ShapeInfo", "infer_shapes", "is_static"]
 
 Dims = tuple[int | None, ...]
@@ -75,7 +77,7 @@ def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.sparse_initializer.extend(source.sparse_initializer)
     inputs = {value.name for value in source.input}
     for tensor in source.initializer:
-        if tensor.ByteSize() <= _INLINE_LIMIT:
+        if tensor_nbytes(tensor) <= _INLINE_LIMIT:
             graph.initializer.append(tensor)
         elif tensor.name not in inputs:
             graph.input.append(

@@ -11,7 +11,13 @@ from onnx import helper, numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import GraphScope, ModelIndex, tensor_detail
+from onnxslim_lint.model.index import (
+    GraphScope,
+    ModelIndex,
+    element_bits,
+    tensor_detail,
+    tensor_nbytes,
+)
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 
@@ -109,11 +115,38 @@ def _transpose(source: str, target: str, name: str) -> onnx.NodeProto:
 def _comparable(tensor: onnx.TensorProto) -> bool:
     return (
         len(tensor.dims) == 2
-        and tensor.data_type not in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED)
+        and (element_bits(tensor.data_type) or 0) >= 8  # no strings, no packed 4-bit
         and tensor.data_location != onnx.TensorProto.EXTERNAL
         and tensor.dims[0] > 0
         and tensor.dims[1] > 0
     )
+
+
+# Fractions of the rows and columns where elements are sampled.
+_SAMPLE_AT = ((0.0, 0.0), (0.999, 0.999), (0.5, 0.5), (0.25, 0.75), (0.75, 0.25), (0.1, 0.9))
+
+
+def _array(tensor: onnx.TensorProto) -> np.ndarray:
+    """The tensor as an array; a view of its raw bytes where it has them (no copy)."""
+    if tensor.HasField("raw_data"):
+        dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type).newbyteorder("<")
+        return np.frombuffer(tensor.raw_data, dtype=dtype).reshape(tuple(tensor.dims))
+    return numpy_helper.to_array(tensor)
+
+
+def _sample(array: np.ndarray, *, transposed: bool) -> bytes:
+    """A few elements of ``array`` (or of its transpose) at fixed relative positions."""
+    rows, cols = (array.shape[1], array.shape[0]) if transposed else array.shape
+    picked = []
+    for row_at, col_at in _SAMPLE_AT:
+        row, col = int(rows * row_at), int(cols * col_at)
+        picked.append(array[col, row] if transposed else array[row, col])
+    return b"".join(np.asarray(value).tobytes() for value in picked)
+
+
+def _same_bits(left: np.ndarray, right: np.ndarray) -> bool:
+    """Bit equality (``array_equal`` would take -0.0 for 0.0 and NaN for unequal)."""
+    return np.ascontiguousarray(left).tobytes() == np.ascontiguousarray(right).tobytes()
 
 
 def _plan(index: ModelIndex) -> list[_Tie]:
@@ -136,22 +169,22 @@ def _plan(index: ModelIndex) -> list[_Tie]:
             continue
         order = {t.name: i for i, t in enumerate(members[0][1].graph.initializer)}
         members.sort(key=lambda m: order.get(m[0], 0))
-        # Touch bytes only now: plain bytes of each, keyed for the transposed lookup.
-        arrays = {name: numpy_helper.to_array(t) for name, _, t in members}
-        by_bytes: dict[tuple[tuple[int, ...], bytes], list[str]] = defaultdict(list)
-        for name, _, tensor in members:
-            by_bytes[(tuple(tensor.dims), arrays[name].tobytes())].append(name)
+        # Touch bytes only now, and only a few elements of each: a tensor is compared
+        # in full with another only when a sample of its transpose matches.
+        arrays = {name: _array(t) for name, _, t in members}
+        by_sample: dict[tuple[tuple[int, ...], bytes], list[str]] = defaultdict(list)
+        for name, _, _tensor in members:
+            array = arrays[name]
+            by_sample[(array.shape, _sample(array, transposed=False))].append(name)
         for name, scope, _tensor in members:  # ``name`` is the one kept
             if name in taken:
                 continue
             array = arrays[name]
-            flipped = np.ascontiguousarray(array.T)
-            plain = array.tobytes()
-            data = flipped.tobytes()
-            if data == plain and flipped.shape == array.shape:
-                continue  # symmetric: its own transpose
-            for other in by_bytes.get((flipped.shape, data), []):
+            key = ((array.shape[1], array.shape[0]), _sample(array, transposed=True))
+            for other in by_sample.get(key, []):
                 if other == name or other in taken:
+                    continue
+                if not _same_bits(array.T, arrays[other]):
                     continue
                 other_tensor = index.initializers[other][1]
                 node_name = index.fresh_name(f"{other}_tied_transpose")
@@ -159,7 +192,7 @@ def _plan(index: ModelIndex) -> list[_Tie]:
                     node_name += "_"
                 used_names.add(node_name)
                 cost = _transpose(name, other, node_name).ByteSize() + 2
-                saved = other_tensor.ByteSize() - cost
+                saved = tensor_nbytes(other_tensor) - cost
                 if saved <= 0:
                     continue
                 taken.update((name, other))
