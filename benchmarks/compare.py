@@ -16,6 +16,7 @@ child process (passed / failed / could-not-verify, max_diff).
 
     python benchmarks/compare.py                        # every corpus model, priority order
     python benchmarks/compare.py --models bert --exporters legacy --tools osl-fix,onnxslim
+    python benchmarks/compare.py --tools osl-noverify   # extra: --fix --no-verify (diagnostic)
     python benchmarks/compare.py --report               # only rewrite results/compare.md
 
 Results: results/compare.json (incremental; re-runs skip done pairs unless --force)
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -91,6 +93,9 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
         return [PY, "-m", "onnxslim_lint", "check", "--fix", "--exit-zero", "--isolated", str(out)]
     if tool == "osl-unsafe":
         return [PY, "-m", "onnxslim_lint", "check", "--fix", "--unsafe-fixes", "--exit-zero",
+                "--isolated", str(out)]
+    if tool == "osl-noverify":  # diagnostic: what the fixes do when our own verification refuses
+        return [PY, "-m", "onnxslim_lint", "check", "--fix", "--no-verify", "--exit-zero",
                 "--isolated", str(out)]
     if tool == "onnxslim":
         return [PY, "-m", "onnxslim", str(src), str(out)]
@@ -186,6 +191,10 @@ def fmt_tool(r: dict | None) -> str:
     if r is None:
         return "n/a"
     if r.get("status") != "ok":
+        log = r.get("log", "")
+        if "fix refused" in log:  # onnxslim-lint's own verification refused to write
+            m = re.search(r"max abs diff ([0-9.e+-]+)", log)
+            return f"refused (own verify: diff {m.group(1) if m else '?'}); file unchanged"
         return r.get("status", "?")
     v = r.get("verify", {})
     verdict = {"passed": "✓", "failed": "✗ FAIL", "could-not-verify": "?"}.get(
