@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,8 +114,13 @@ def applicable(findings: list[Finding], settings: Settings, unsafe: bool) -> lis
     ]
 
 
-def check_model(model: onnx.ModelProto, rules: Sequence[Rule], display: str) -> list[Finding]:
-    index = ModelIndex.build(model)
+def check_model(
+    model: onnx.ModelProto,
+    rules: Sequence[Rule],
+    display: str,
+    raw_views: Mapping[str, memoryview] | None = None,
+) -> list[Finding]:
+    index = ModelIndex.build(model, raw_views)
     ctx = CheckContext(index, display)
     findings: list[Finding] = []
     for rule in rules:
@@ -141,7 +146,9 @@ def process_file(
         return result
     rules = rules_for(path, settings)
     unsafe = options.unsafe_fixes or settings.unsafe_fixes
-    result.findings = applicable(check_model(loaded.model, rules, display), settings, unsafe)
+    findings = check_model(loaded.model, rules, display, loaded.raw_views)
+    loaded.raw_views = {}  # release the file buffer before any fix
+    result.findings = applicable(findings, settings, unsafe)
     if options.fix or options.diff:
         _fix(loaded, rules, settings, options, result)
     return result

@@ -19,10 +19,11 @@ index only records which functions are called.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import onnx
+from onnx import numpy_helper
 
 __all__ = [
     "GraphScope",
@@ -99,12 +100,17 @@ class ModelIndex:
     opsets: dict[str, int]
     called_functions: set[tuple[str, str, str]] = field(default_factory=set)
     node_refs: list[NodeRef] = field(default_factory=list)
+    # Zero-copy bytes of main-graph initializers (model/raw_views.py); only given
+    # for a model exactly as loaded, so an index built after an edit has none.
+    raw_views: Mapping[str, memoryview] = field(default_factory=dict)
     _inferred: dict | None = field(default=None, repr=False)
 
     # -- construction -------------------------------------------------------------
 
     @classmethod
-    def build(cls, model: onnx.ModelProto) -> ModelIndex:
+    def build(
+        cls, model: onnx.ModelProto, raw_views: Mapping[str, memoryview] | None = None
+    ) -> ModelIndex:
         main = _make_scope("main", model.graph, None, None)
         index = cls(
             model=model,
@@ -118,6 +124,7 @@ class ModelIndex:
             sparse_initializers={},
             side_table_names=frozenset(_side_table_names(model)),
             opsets={_domain(op.domain): op.version for op in model.opset_import},
+            raw_views=raw_views or {},
         )
         index._add_scope(main)
         for function in model.functions:
@@ -218,6 +225,30 @@ class ModelIndex:
         ):
             return constant_node_tensor(ref.node)
         return None
+
+    def tensor_data(self, tensor: onnx.TensorProto) -> bytes | memoryview:
+        """A tensor's little-endian data bytes: raw_data and typed fields alike.
+
+        For a main-graph initializer of a model as loaded this is a view into the
+        file buffer (no copy); otherwise ``raw_data`` (a copy) or the typed values.
+        """
+        view = self.raw_views.get(tensor.name)
+        if view is not None:
+            entry = self.initializers.get(tensor.name)
+            bits = element_bits(tensor.data_type)
+            count = 1
+            for dim in tensor.dims:
+                count *= int(dim)
+            if (
+                entry is not None
+                and entry[0] is self.main
+                and bits is not None
+                and len(view) == (count * bits + 7) // 8
+            ):
+                return view
+        if tensor.HasField("raw_data"):
+            return tensor.raw_data
+        return numpy_helper.to_array(tensor).tobytes()
 
     def value_shape(self, name: str) -> tuple[int | str | None, ...] | None:
         """Declared shape of a value from graph inputs/outputs/value_info or an initializer."""

@@ -18,8 +18,8 @@ import os
 import re
 import stat
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
@@ -109,6 +109,9 @@ class LoadedModel:
     file_size: int
     data_files: tuple[Path, ...]
     total_size: int
+    # Zero-copy views of main-graph initializer bytes in the file buffer (see
+    # model/raw_views.py); valid for ``model`` as loaded, before any edit.
+    raw_views: Mapping[str, memoryview] = field(default_factory=dict)
 
     @property
     def has_external_data(self) -> bool:
@@ -125,12 +128,15 @@ def load_model(path: Path | str) -> LoadedModel:
     data = _read_model_file(path)
     model = _parse_model(data, path)
     data_files, data_size = _load_external_data(model, path)
+    from onnxslim_lint.model.raw_views import initializer_views
+
     return LoadedModel(
         path=path,
         model=model,
         file_size=len(data),
         data_files=data_files,
         total_size=len(data) + data_size,
+        raw_views=initializer_views(data),
     )
 
 

@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import onnx
-from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
@@ -131,18 +130,18 @@ def _plan_merges(index: ModelIndex) -> list[tuple[_Member, _Member]]:
         # Touch bytes only here, and compare whole contents only on a sample match.
         buckets: dict[bytes, list[_Member]] = defaultdict(list)
         for member in group:
-            buckets[_sample(member.tensor)].append(member)
+            buckets[_sample(index.tensor_data(member.tensor))].append(member)
         for bucket in buckets.values():
             if len(bucket) > 1:
-                merges.extend(_merge_bucket(bucket))
+                merges.extend(_merge_bucket(index, bucket))
     return merges
 
 
-def _merge_bucket(bucket: list[_Member]) -> list[tuple[_Member, _Member]]:
+def _merge_bucket(index: ModelIndex, bucket: list[_Member]) -> list[tuple[_Member, _Member]]:
     """Split by exact contents, then pair each removable copy with a visible keeper."""
     distinct: list[tuple[bytes, list[_Member]]] = []
     for member in sorted(bucket, key=lambda m: m.order):
-        data = _tensor_bytes(member.tensor)
+        data = index.tensor_data(member.tensor)
         for contents, same in distinct:
             if contents == data:
                 same.append(member)
@@ -209,16 +208,9 @@ def _comparable(tensor: onnx.TensorProto) -> bool:
     )
 
 
-def _tensor_bytes(tensor: onnx.TensorProto) -> bytes:
-    """The tensor's little-endian bytes, the same for raw_data and typed-field storage."""
-    if tensor.HasField("raw_data"):
-        return tensor.raw_data
-    return numpy_helper.to_array(tensor).tobytes()
-
-
-def _sample(tensor: onnx.TensorProto) -> bytes:
-    data = _tensor_bytes(tensor)
+def _sample(data: bytes | memoryview) -> bytes:
+    """A few bytes from the start, middle and end: a cheap key before a full compare."""
     if len(data) <= 3 * _SAMPLE:
-        return data
+        return bytes(data)
     middle = len(data) // 2
-    return data[:_SAMPLE] + data[middle : middle + _SAMPLE] + data[-_SAMPLE:]
+    return bytes(data[:_SAMPLE]) + bytes(data[middle : middle + _SAMPLE]) + bytes(data[-_SAMPLE:])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
@@ -126,12 +126,10 @@ def _comparable(tensor: onnx.TensorProto) -> bool:
 _SAMPLE_AT = ((0.0, 0.0), (0.999, 0.999), (0.5, 0.5), (0.25, 0.75), (0.75, 0.25), (0.1, 0.9))
 
 
-def _array(tensor: onnx.TensorProto) -> np.ndarray:
-    """The tensor as an array; a view of its raw bytes where it has them (no copy)."""
-    if tensor.HasField("raw_data"):
-        dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type).newbyteorder("<")
-        return np.frombuffer(tensor.raw_data, dtype=dtype).reshape(tuple(tensor.dims))
-    return numpy_helper.to_array(tensor)
+def _array(index: ModelIndex, tensor: onnx.TensorProto) -> np.ndarray:
+    """The tensor as an array over its data bytes (a view of the file where possible)."""
+    dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type).newbyteorder("<")
+    return np.frombuffer(index.tensor_data(tensor), dtype=dtype).reshape(tuple(tensor.dims))
 
 
 def _sample(array: np.ndarray, *, transposed: bool) -> bytes:
@@ -171,7 +169,7 @@ def _plan(index: ModelIndex) -> list[_Tie]:
         members.sort(key=lambda m: order.get(m[0], 0))
         # Touch bytes only now, and only a few elements of each: a tensor is compared
         # in full with another only when a sample of its transpose matches.
-        arrays = {name: _array(t) for name, _, t in members}
+        arrays = {name: _array(index, t) for name, _, t in members}
         by_sample: dict[tuple[tuple[int, ...], bytes], list[str]] = defaultdict(list)
         for name, _, _tensor in members:
             array = arrays[name]
