@@ -864,11 +864,10 @@ def _serialize(model: onnx.ModelProto) -> bytes | str:
     """The model's bytes, or a reason why it cannot be serialized in memory."""
     too_big = "the model is 2 GB or larger, which protobuf cannot serialize in memory"
     try:
-        if model.ByteSize() >= _PROTOBUF_LIMIT:
-            return too_big
-        return model.SerializeToString()
+        data = model.SerializeToString()  # measuring first would serialize twice
     except (ValueError, OverflowError) as exc:  # protobuf's size errors
         return f"{too_big} ({_first_line(exc)})"
+    return too_big if len(data) >= _PROTOBUF_LIMIT else data
 
 
 def _bf16_outputs(session: Any) -> bool:
