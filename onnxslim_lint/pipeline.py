@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,19 +97,36 @@ def fixable_codes(settings: Settings) -> set[str]:
     return fixable - resolve_selectors(settings.unfixable)
 
 
+def fix_policy(settings: Settings, unsafe: bool) -> Callable[[Finding], bool]:
+    """Which findings ``--fix`` applies.
+
+    Exact fixes of fixable rules always; numeric ones with ``--unsafe-fixes``, or
+    when the rule is named in ``fixable`` by code, prefix or name (``ALL`` does not
+    count: choosing numeric fixes is deliberate).
+    """
+    allowed = fixable_codes(settings)
+    named = set()
+    if settings.fixable is not None:
+        named = resolve_selectors([s for s in settings.fixable if s.strip().upper() != "ALL"])
+
+    def may_fix(finding: Finding) -> bool:
+        if finding.code not in allowed:
+            return False
+        return finding.safety is FixSafety.EXACT or unsafe or finding.code in named
+
+    return may_fix
+
+
 def applicable(findings: list[Finding], settings: Settings, unsafe: bool) -> list[Finding]:
     """Findings whose fix ``--fix`` would apply stay ``fixable``; the others lose it.
 
-    A numeric fix without ``--unsafe-fixes``, or a rule listed as unfixable, is still
-    shown, without the ``[*]`` mark (a numeric one keeps its ``safety``, so the summary
-    can count it as a hidden fix).
+    A numeric fix that is not enabled, or a rule listed as unfixable, is still shown,
+    without the ``[*]`` mark (a numeric one keeps its ``safety``, so the summary can
+    count it as a hidden fix).
     """
-    allowed = fixable_codes(settings)
+    may_fix = fix_policy(settings, unsafe)
     return [
-        finding
-        if not finding.fixable
-        or (finding.code in allowed and (finding.safety is FixSafety.EXACT or unsafe))
-        else replace(finding, fixable=False)
+        finding if not finding.fixable or may_fix(finding) else replace(finding, fixable=False)
         for finding in findings
     ]
 
@@ -162,14 +179,8 @@ def _fix(
     result: FileResult,
 ) -> None:
     started = time.perf_counter()
-    allowed = fixable_codes(settings)
     unsafe = options.unsafe_fixes or settings.unsafe_fixes
-
-    def may_fix(finding: Finding) -> bool:
-        if finding.code not in allowed:
-            return False
-        return finding.safety is FixSafety.EXACT or unsafe
-
+    may_fix = fix_policy(settings, unsafe)
     if not any(f.fixable and may_fix(f) for f in result.findings):
         if options.output is not None and not options.diff:
             _copy_unchanged(loaded, options.output)

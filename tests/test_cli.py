@@ -332,3 +332,14 @@ def test_numeric_fixes_are_hidden_without_unsafe_fixes(messy: Path, capsys) -> N
     code, out, _ = _run(capsys, "--fix", "--unsafe-fixes", str(messy), "--select", "OSL404")
     assert code == 0, out
     assert "verified" in out
+
+
+def test_numeric_fix_named_in_fixable_applies_without_unsafe_fixes(messy: Path, capsys) -> None:
+    (messy.parent / "pyproject.toml").write_text(
+        '[tool.onnxslim-lint]\nselect = ["OSL404"]\nfixable = ["matmul-add-gemm"]\n'
+    )
+    code, out, _ = _run(capsys, str(messy))
+    assert ": OSL404 [*] " in out
+    code, out, _ = _run(capsys, "--fix", str(messy))
+    assert code == 0, out
+    assert "OSL404×" in out and "verified" in out
