@@ -64,6 +64,18 @@ print("RESULT " + json.dumps({"verdict": r.verdict, "max_diff": r.max_diff,
 
 
 def stats(path: Path) -> dict:
+    """Node/op/byte counts of a model, computed in a child process.
+
+    Loading a model here would raise this process's RSS high-water mark, and a
+    vfork/exec'd child inherits it in ``ru_maxrss``: every later peak-RSS reading
+    would be at least that.
+    """
+    r = subprocess.run([PY, __file__, "--stats", str(path)], capture_output=True, text=True,
+                       check=True)
+    return json.loads(r.stdout)
+
+
+def _stats(path: Path) -> dict:
     import onnx
 
     m = onnx.load(str(path), load_external_data=False)
@@ -246,7 +258,11 @@ def main() -> int:
     ap.add_argument("--retry-failed", action="store_true",
                     help="re-run (model, tool) pairs whose last run failed or timed out")
     ap.add_argument("--report", action="store_true", help="only rewrite the Markdown")
+    ap.add_argument("--stats", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.stats:
+        print(json.dumps(_stats(Path(a.stats))))
+        return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     jpath = RESULTS / "compare.json"
     data = json.loads(jpath.read_text()) if jpath.exists() else {"rows": []}
