@@ -27,6 +27,7 @@ _CANDIDATES = frozenset(
         "Slice",
         "Concat",
         "Squeeze",
+        "Unsqueeze",
         "Mul",
         "Div",
         "Sub",
@@ -39,7 +40,7 @@ _CANDIDATES = frozenset(
 class _NoOp:
     ref: NodeRef
     source: str  # the value the node's output equals
-    also: NodeRef | None = None  # an Unsqueeze removed with its Squeeze
+    also: NodeRef | None = None  # the first of a Squeeze/Unsqueeze pair, removed with it
     why: str = ""
 
 
@@ -55,7 +56,8 @@ class NoOp(Rule):
     - ``Transpose`` with the identity permutation; ``Pad`` (mode ``constant``) with
       all-zero pads; ``Slice`` over the whole range with step 1; ``Concat`` of one
       input;
-    - ``Squeeze`` of the axes the ``Unsqueeze`` right before it added;
+    - ``Squeeze`` of the axes the ``Unsqueeze`` right before it added, and
+      ``Unsqueeze`` of the axes the ``Squeeze`` right before it removed;
     - ``x * 1``, ``x / 1``, ``x - 0`` and ``x + (-0.0)`` (for integers ``x + 0``),
       when the constant's broadcast leaves the shape of ``x`` unchanged.
 
@@ -461,12 +463,26 @@ def _axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
 
 
 def _squeeze(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    return _axis_pair(index, ref, "Unsqueeze", "squeeze of the unsqueezed axes")
+
+
+def _unsqueeze(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+    return _axis_pair(index, ref, "Squeeze", "unsqueeze of the squeezed axes")
+
+
+def _axis_pair(index: ModelIndex, ref: NodeRef, first_op: str, why: str) -> _NoOp | None:
+    """Squeeze after Unsqueeze (or Unsqueeze after Squeeze) of the same explicit axes.
+
+    Both count axes in the coordinates of the larger rank (Unsqueeze in its output,
+    Squeeze in its input), so equal axes put every dim back where it was; Squeeze
+    fails unless those dims are 1, so nothing else can come out.
+    """
     middle = ref.node.input[0]
     first = index.producer.get(middle)
     if first is None or first.scope is not ref.scope:
         return None
     node = first.node
-    if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx") or not node.input[0]:
+    if node.op_type != first_op or node.domain not in ("", "ai.onnx") or not node.input[0]:
         return None
     axes_out, axes_in = _axes(index, ref), _axes(index, first)
     if not axes_out or not axes_in:
@@ -474,7 +490,7 @@ def _squeeze(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
     x = node.input[0]
     dims = _dims(index, x)
     if dims is not None:
-        rank = len(dims) + len(axes_in)
+        rank = len(dims) + (len(axes_in) if first_op == "Unsqueeze" else 0)
         norm_in = sorted(a % rank for a in axes_in)
         norm_out = sorted(a % rank for a in axes_out)
     elif min(axes_in) >= 0 and min(axes_out) >= 0:
@@ -489,7 +505,7 @@ def _squeeze(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
         and middle not in index.side_table_names
     ):
         also = first
-    return _NoOp(ref, x, also=also, why="squeeze of the unsqueezed axes")
+    return _NoOp(ref, x, also=also, why=why)
 
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
@@ -543,6 +559,7 @@ _HANDLERS = {
     "Slice": _slice,
     "Concat": _concat,
     "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
     "Mul": _arith,
     "Div": _arith,
     "Sub": _arith,

@@ -238,3 +238,37 @@ def test_applied_count_matches_removed_nodes() -> None:
     removed = len(model.graph.node) - len(result.model.graph.node)
     assert result.applied["OSL205"] == removed
     fixed_ok(model)
+
+
+def test_squeeze_then_unsqueeze_of_the_same_axes() -> None:
+    """The legacy exporter's Slice(Shape) -> Squeeze -> Unsqueeze round trip."""
+    model = parse(
+        """
+        g (float[2,1,3] x) => (float[2,1,3] y) {
+            ax = Constant <value = int64[1] {1}> ()
+            axn = Constant <value = int64[1] {-2}> ()
+            [q] s = Squeeze (x, ax)
+            [u] u = Unsqueeze (s, axn)
+            [r] y = Relu (u)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert finding.nodes == 2
+    fixed = fixed_ok(model)
+    assert [n for n in ops(fixed) if n != "Constant"] == ["Relu"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # different axes: the dim comes back elsewhere
+        "a = Constant <value = int64[1] {1}> ()\n b = Constant <value = int64[1] {0}> ()\n"
+        " s = Squeeze (x, a)\n y = Unsqueeze (s, b)",
+        # Squeeze without axes removes every 1-dim: not known to be undone
+        "b = Constant <value = int64[1] {1}> ()\n s = Squeeze (x)\n y = Unsqueeze (s, b)",
+    ],
+)
+def test_squeeze_unsqueeze_left_alone(body: str) -> None:
+    model = parse(f"g (float[2,1,3] x) => (float[?,?,?] y) {{\n {body}\n}}")
+    assert check(model) == []
