@@ -163,7 +163,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models")
     ap.add_argument("--exporters")
     ap.add_argument("--repeat", type=int, default=3)
@@ -179,13 +181,18 @@ def main() -> int:
             row = measure(HERE / info["path"], a.repeat, a.timeout)
         except subprocess.TimeoutExpired:
             row = {"bytes": model_bytes(HERE / info["path"]), "error": "timeout"}
-        row.update(model=info["model"], exporter=info["exporter"], time=time.strftime("%Y-%m-%d %H:%M:%S"))
+        row.update(
+            model=info["model"], exporter=info["exporter"], time=time.strftime("%Y-%m-%d %H:%M:%S")
+        )
         rows = [r for r in rows if (r["model"], r["exporter"]) != (info["model"], info["exporter"])]
         rows.append(row)
         rows.sort(key=lambda r: (r["model"], r["exporter"]))
         out.write_text(json.dumps(rows, indent=1))
-        print(f"  load {row.get('load')}  check {row.get('check')}  ratio {row.get('ratio')}  "
-              f"cli {row.get('check_cli')}", flush=True)
+        print(
+            f"  load {row.get('load')}  check {row.get('check')}  ratio {row.get('ratio')}  "
+            f"cli {row.get('check_cli')}",
+            flush=True,
+        )
     out.with_suffix(".md").write_text(markdown(rows))
     print(markdown(rows))
     return 0

@@ -70,8 +70,9 @@ def stats(path: Path) -> dict:
     vfork/exec'd child inherits it in ``ru_maxrss``: every later peak-RSS reading
     would be at least that.
     """
-    r = subprocess.run([PY, __file__, "--stats", str(path)], capture_output=True, text=True,
-                       check=True)
+    r = subprocess.run(
+        [PY, __file__, "--stats", str(path)], capture_output=True, text=True, check=True
+    )
     return json.loads(r.stdout)
 
 
@@ -85,7 +86,9 @@ def _stats(path: Path) -> dict:
         n = 0
         for node in g.node:
             n += 1
-            ops[(node.domain + "::" if node.domain not in ("", "ai.onnx") else "") + node.op_type] += 1
+            ops[
+                (node.domain + "::" if node.domain not in ("", "ai.onnx") else "") + node.op_type
+            ] += 1
             for a in node.attribute:
                 if a.type == onnx.AttributeProto.GRAPH:
                     n += walk(a.g)
@@ -95,20 +98,43 @@ def _stats(path: Path) -> dict:
 
     nodes = walk(m.graph)
     fn_nodes = sum(len(f.node) for f in m.functions)
-    return {"nodes": nodes, "function_nodes": fn_nodes, "functions": len(m.functions),
-            "initializers": len(m.graph.initializer), "bytes": model_bytes(path),
-            "ops": dict(sorted(ops.items()))}
+    return {
+        "nodes": nodes,
+        "function_nodes": fn_nodes,
+        "functions": len(m.functions),
+        "initializers": len(m.graph.initializer),
+        "bytes": model_bytes(path),
+        "ops": dict(sorted(ops.items())),
+    }
 
 
 def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
     if tool == "osl-fix":
         return [PY, "-m", "onnxslim_lint", "check", "--fix", "--exit-zero", "--isolated", str(out)]
     if tool == "osl-unsafe":
-        return [PY, "-m", "onnxslim_lint", "check", "--fix", "--unsafe-fixes", "--exit-zero",
-                "--isolated", str(out)]
+        return [
+            PY,
+            "-m",
+            "onnxslim_lint",
+            "check",
+            "--fix",
+            "--unsafe-fixes",
+            "--exit-zero",
+            "--isolated",
+            str(out),
+        ]
     if tool == "osl-noverify":  # diagnostic: what the fixes do when our own verification refuses
-        return [PY, "-m", "onnxslim_lint", "check", "--fix", "--no-verify", "--exit-zero",
-                "--isolated", str(out)]
+        return [
+            PY,
+            "-m",
+            "onnxslim_lint",
+            "check",
+            "--fix",
+            "--no-verify",
+            "--exit-zero",
+            "--isolated",
+            str(out),
+        ]
     if tool == "onnxslim":
         return [PY, "-m", "onnxslim", str(src), str(out)]
     if tool == "onnxsim":
@@ -159,8 +185,13 @@ def run_tool(tool: str, info: dict, timeout: float) -> dict | None:
             wall, rss, text, rc = run_measured(argv, timeout)
         except subprocess.TimeoutExpired:
             return {"status": "timeout", "error": f"> {timeout:.0f} s"}
-        row = {"status": "ok" if rc == 0 and out.exists() else "failed", "seconds": wall,
-               "peak_rss": rss, "exit": rc, "log": text[-1500:]}
+        row = {
+            "status": "ok" if rc == 0 and out.exists() else "failed",
+            "seconds": wall,
+            "peak_rss": rss,
+            "exit": rc,
+            "log": text[-1500:],
+        }
         if row["status"] != "ok":
             return row
         row.update(stats(out))
@@ -191,7 +222,9 @@ print(json.dumps(out))
 """
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO)
     v = json.loads(r.stdout)
-    g = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    g = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    )
     v["onnxslim-lint git"] = g.stdout.strip()
     return v
 
@@ -210,7 +243,8 @@ def fmt_tool(r: dict | None) -> str:
         return r.get("status", "?")
     v = r.get("verify", {})
     verdict = {"passed": "✓", "failed": "✗ FAIL", "could-not-verify": "?"}.get(
-        v.get("verdict"), v.get("verdict", "?"))
+        v.get("verdict"), v.get("verdict", "?")
+    )
     if v.get("verdict") in ("passed", "failed") and v.get("max_diff") is not None:
         verdict += f" {v['max_diff']:.0e}"
     secs = "—" if r.get("seconds") is None else f"{r['seconds']:.1f}"
@@ -220,22 +254,33 @@ def fmt_tool(r: dict | None) -> str:
 
 def op_diff(ours: dict, peer: dict) -> str:
     keys = sorted(set(ours) | set(peer))
-    parts = [f"{k} {ours.get(k, 0)}→{peer.get(k, 0)}" for k in keys if ours.get(k, 0) != peer.get(k, 0)]
+    parts = [
+        f"{k} {ours.get(k, 0)}→{peer.get(k, 0)}" for k in keys if ours.get(k, 0) != peer.get(k, 0)
+    ]
     return ", ".join(parts) or "same op counts"
 
 
 def markdown(data: dict) -> str:
     rows = data["rows"]
     tools = TOOLS + [t for t in ("osl-noverify",) if any(t in r["tools"] for r in rows)]
-    out = ["Each cell: nodes after / MB after / seconds / peak RSS MB / verified "
-           "(✓ passed, ✗ failed, ? could not verify; max abs diff).", "",
-           "| model | exporter | nodes before | MB before | " + " | ".join(tools) + " |",
-           "|---|---|---:|---:|" + "---|" * len(tools)]
+    out = [
+        "Each cell: nodes after / MB after / seconds / peak RSS MB / verified "
+        "(✓ passed, ✗ failed, ? could not verify; max abs diff).",
+        "",
+        "| model | exporter | nodes before | MB before | " + " | ".join(tools) + " |",
+        "|---|---|---:|---:|" + "---|" * len(tools),
+    ]
     for r in rows:
         cells = [fmt_tool(r["tools"].get(t)) for t in tools]
-        out.append(f"| {r['model']} | {r['exporter']} | {r['before']['nodes']} "
-                   f"| {r['before']['bytes'] / 1e6:.1f} | " + " | ".join(cells) + " |")
-    out += ["", "### Where a peer ends with fewer nodes than `osl-unsafe` (op-type count changes, ours → peer)", ""]
+        out.append(
+            f"| {r['model']} | {r['exporter']} | {r['before']['nodes']} "
+            f"| {r['before']['bytes'] / 1e6:.1f} | " + " | ".join(cells) + " |"
+        )
+    out += [
+        "",
+        "### Where a peer ends with fewer nodes than `osl-unsafe` (op-type count changes, ours → peer)",
+        "",
+    ]
     for r in rows:
         ours = r["tools"].get("osl-unsafe") or r["tools"].get("osl-fix")
         if not ours or ours.get("status") != "ok":
@@ -245,20 +290,27 @@ def markdown(data: dict) -> str:
             if t.startswith("osl"):
                 continue
             if p and p.get("status") == "ok" and p["nodes"] < ours["nodes"]:
-                out.append(f"- **{r['model']} {r['exporter']}**, {t}: {ours['nodes']} → {p['nodes']} "
-                           f"nodes: {op_diff(ours['ops'], p['ops'])}")
+                out.append(
+                    f"- **{r['model']} {r['exporter']}**, {t}: {ours['nodes']} → {p['nodes']} "
+                    f"nodes: {op_diff(ours['ops'], p['ops'])}"
+                )
     return "\n".join(out) + "\n"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models")
     ap.add_argument("--exporters")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--timeout", type=float, default=600, help="seconds per tool run")
     ap.add_argument("--force", action="store_true", help="re-run pairs already in the results")
-    ap.add_argument("--retry-failed", action="store_true",
-                    help="re-run (model, tool) pairs whose last run failed or timed out")
+    ap.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="re-run (model, tool) pairs whose last run failed or timed out",
+    )
     ap.add_argument("--report", action="store_true", help="only rewrite the Markdown")
     ap.add_argument("--stats", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -279,10 +331,16 @@ def main() -> int:
 
     manifest = json.loads((CORPUS / "manifest.json").read_text())
     order = {f"{m}-{e}": i for i, (m, e) in enumerate(PRIORITY)}
-    todo = sorted((k for k, v in manifest.items() if v.get("status") == "ok"
-                   and (not a.models or v["model"] in a.models.split(","))
-                   and (not a.exporters or v["exporter"] in a.exporters.split(","))),
-                  key=lambda k: order.get(k, 999))
+    todo = sorted(
+        (
+            k
+            for k, v in manifest.items()
+            if v.get("status") == "ok"
+            and (not a.models or v["model"] in a.models.split(","))
+            and (not a.exporters or v["exporter"] in a.exporters.split(","))
+        ),
+        key=lambda k: order.get(k, 999),
+    )
     for key in todo:
         info = manifest[key]
         src = HERE / info["path"]
@@ -295,8 +353,10 @@ def main() -> int:
         row["before"] = stats(src)
         for tool in tools:
             prev = row["tools"].get(tool)
-            if prev is not None and not a.force and not (
-                a.retry_failed and prev.get("status") in ("failed", "timeout")
+            if (
+                prev is not None
+                and not a.force
+                and not (a.retry_failed and prev.get("status") in ("failed", "timeout"))
             ):
                 continue
             if tool in unavailable:

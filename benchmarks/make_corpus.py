@@ -30,7 +30,15 @@ HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 MANIFEST = CORPUS / "manifest.json"
 
-MODELS = ["bert", "gpt2", "mobilenetv2", "resnet50", "vit-small", "whisper-tiny-encoder", "whisper-tiny-decoder"]
+MODELS = [
+    "bert",
+    "gpt2",
+    "mobilenetv2",
+    "resnet50",
+    "vit-small",
+    "whisper-tiny-encoder",
+    "whisper-tiny-decoder",
+]
 EXPORTERS = ["legacy", "dynamo", "dynamo-noopt"]
 
 # The order a full run takes: the pairs that matter most first.
@@ -75,8 +83,13 @@ def build(name: str):
     seq = 128
     if name == "bert":
         # bert-base-uncased: hidden 768, 12 layers, 12 heads, vocab 30522 (the BertConfig defaults)
-        cfg = tf.BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12,
-                            num_attention_heads=12, intermediate_size=3072)
+        cfg = tf.BertConfig(
+            vocab_size=30522,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+        )
         model = tf.BertModel(cfg)
         ids = torch.randint(0, cfg.vocab_size, (1, seq))
         args = (ids, torch.ones(1, seq, dtype=torch.long), torch.zeros(1, seq, dtype=torch.long))
@@ -84,7 +97,9 @@ def build(name: str):
         outs = ["last_hidden_state", "pooler_output"]
         dyn = {n: {0: "batch", 1: "sequence"} for n in names}
     elif name == "gpt2":
-        cfg = tf.GPT2Config(use_cache=False)  # gpt2 (124M): 768, 12 layers, vocab 50257, tied lm_head
+        cfg = tf.GPT2Config(
+            use_cache=False
+        )  # gpt2 (124M): 768, 12 layers, vocab 50257, tied lm_head
         model = tf.GPT2LMHeadModel(cfg)
         ids = torch.randint(0, cfg.vocab_size, (1, seq))
         args = (ids, torch.ones(1, seq, dtype=torch.long))
@@ -98,25 +113,45 @@ def build(name: str):
         names, outs = ["pixel_values"], ["logits"]
         dyn = {"pixel_values": {0: "batch"}}
     elif name == "resnet50":
-        cfg = tf.ResNetConfig(layer_type="bottleneck", depths=[3, 4, 6, 3],
-                              hidden_sizes=[256, 512, 1024, 2048], embedding_size=64)
+        cfg = tf.ResNetConfig(
+            layer_type="bottleneck",
+            depths=[3, 4, 6, 3],
+            hidden_sizes=[256, 512, 1024, 2048],
+            embedding_size=64,
+        )
         model = tf.ResNetForImageClassification(cfg)
         args = (torch.randn(1, 3, 224, 224),)
         names, outs = ["pixel_values"], ["logits"]
         dyn = {"pixel_values": {0: "batch"}}
     elif name == "vit-small":
-        cfg = tf.ViTConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
-                           intermediate_size=1536, image_size=224, patch_size=16)
+        cfg = tf.ViTConfig(
+            hidden_size=384,
+            num_hidden_layers=12,
+            num_attention_heads=6,
+            intermediate_size=1536,
+            image_size=224,
+            patch_size=16,
+        )
         model = tf.ViTModel(cfg)
         args = (torch.randn(1, 3, 224, 224),)
         names, outs = ["pixel_values"], ["last_hidden_state", "pooler_output"]
         dyn = {"pixel_values": {0: "batch"}}
     elif name.startswith("whisper-tiny"):
         # openai/whisper-tiny: d_model 384, 4+4 layers, 6 heads, ffn 1536, 80 mel bins, vocab 51865
-        cfg = tf.WhisperConfig(vocab_size=51865, d_model=384, encoder_layers=4, decoder_layers=4,
-                               encoder_attention_heads=6, decoder_attention_heads=6,
-                               encoder_ffn_dim=1536, decoder_ffn_dim=1536, num_mel_bins=80,
-                               max_source_positions=1500, max_target_positions=448, use_cache=False)
+        cfg = tf.WhisperConfig(
+            vocab_size=51865,
+            d_model=384,
+            encoder_layers=4,
+            decoder_layers=4,
+            encoder_attention_heads=6,
+            decoder_attention_heads=6,
+            encoder_ffn_dim=1536,
+            decoder_ffn_dim=1536,
+            num_mel_bins=80,
+            max_source_positions=1500,
+            max_target_positions=448,
+            use_cache=False,
+        )
         full = tf.WhisperForConditionalGeneration(cfg).eval()
         if name.endswith("encoder"):
             model = full.get_encoder()
@@ -124,6 +159,7 @@ def build(name: str):
             names, outs = ["input_features"], ["last_hidden_state"]
             dyn = {"input_features": {0: "batch"}}
         else:
+
             class Decoder(torch.nn.Module):
                 def __init__(self, m):
                     super().__init__()
@@ -131,16 +167,20 @@ def build(name: str):
                     self.proj_out = m.proj_out  # tied to the token embedding
 
                 def forward(self, decoder_input_ids, encoder_hidden_states):
-                    h = self.decoder(input_ids=decoder_input_ids,
-                                     encoder_hidden_states=encoder_hidden_states,
-                                     use_cache=False).last_hidden_state
+                    h = self.decoder(
+                        input_ids=decoder_input_ids,
+                        encoder_hidden_states=encoder_hidden_states,
+                        use_cache=False,
+                    ).last_hidden_state
                     return self.proj_out(h)
 
             model = Decoder(full)
             args = (torch.randint(0, cfg.vocab_size, (1, 16)), torch.randn(1, 1500, 384))
             names, outs = ["decoder_input_ids", "encoder_hidden_states"], ["logits"]
-            dyn = {"decoder_input_ids": {0: "batch", 1: "sequence"},
-                   "encoder_hidden_states": {0: "batch"}}
+            dyn = {
+                "decoder_input_ids": {0: "batch", 1: "sequence"},
+                "encoder_hidden_states": {0: "batch"},
+            }
     else:
         raise SystemExit(f"unknown model {name}")
 
@@ -194,19 +234,40 @@ def export_one(model_name: str, exporter: str, out: Path) -> dict:
             p.unlink()
     with torch.no_grad():
         if exporter == "legacy":
-            torch.onnx.export(module, args, str(out), dynamo=False, opset_version=17,
-                              input_names=names, output_names=outs, dynamic_axes=dyn,
-                              do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                args,
+                str(out),
+                dynamo=False,
+                opset_version=17,
+                input_names=names,
+                output_names=outs,
+                dynamic_axes=dyn,
+                do_constant_folding=True,
+            )
         else:
             optimize = exporter == "dynamo"
             try:
-                prog = torch.onnx.export(module, args, dynamo=True, optimize=optimize,
-                                         input_names=names, output_names=outs, dynamic_axes=dyn)
+                prog = torch.onnx.export(
+                    module,
+                    args,
+                    dynamo=True,
+                    optimize=optimize,
+                    input_names=names,
+                    output_names=outs,
+                    dynamic_axes=dyn,
+                )
             except Exception as exc:  # dynamic shapes are the usual failure: retry static
                 info["dynamic"] = False
                 info["dynamic_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-                prog = torch.onnx.export(module, args, dynamo=True, optimize=optimize,
-                                         input_names=names, output_names=outs)
+                prog = torch.onnx.export(
+                    module,
+                    args,
+                    dynamo=True,
+                    optimize=optimize,
+                    input_names=names,
+                    output_names=outs,
+                )
             # external data only when the model would not fit in a 2 GB protobuf
             prog.save(str(out), external_data=None)
     return info
@@ -222,9 +283,13 @@ def load_manifest() -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models", default=",".join(MODELS), help="comma list of " + ",".join(MODELS))
-    ap.add_argument("--exporters", default=",".join(EXPORTERS), help="comma list of " + ",".join(EXPORTERS))
+    ap.add_argument(
+        "--exporters", default=",".join(EXPORTERS), help="comma list of " + ",".join(EXPORTERS)
+    )
     ap.add_argument("--timeout", type=float, default=900, help="seconds per export")
     ap.add_argument("--force", action="store_true", help="re-export files that exist")
     ap.add_argument("--list", action="store_true", help="show the manifest and exit")
@@ -239,8 +304,11 @@ def main() -> int:
             info.update(status="ok", seconds=round(time.perf_counter() - t, 1))
         except Exception as exc:
             traceback.print_exc()
-            info = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:500]}",
-                    "seconds": round(time.perf_counter() - t, 1)}
+            info = {
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {str(exc)[:500]}",
+                "seconds": round(time.perf_counter() - t, 1),
+            }
         print("RESULT " + json.dumps(info), flush=True)
         return 0
 
@@ -270,13 +338,21 @@ def main() -> int:
         t = time.perf_counter()
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         try:
-            proc = subprocess.run([sys.executable, __file__, "--one", model, exporter],
-                                  capture_output=True, text=True, timeout=a.timeout, env=env)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", model, exporter],
+                capture_output=True,
+                text=True,
+                timeout=a.timeout,
+                env=env,
+            )
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if lines:
                 info = json.loads(lines[-1][7:])
             else:
-                info = {"status": "failed", "error": f"exit {proc.returncode}: {proc.stderr[-500:]}"}
+                info = {
+                    "status": "failed",
+                    "error": f"exit {proc.returncode}: {proc.stderr[-500:]}",
+                }
             if info["status"] != "ok":
                 (CORPUS / f"{key}.log").write_text(proc.stdout + "\n" + proc.stderr)
         except subprocess.TimeoutExpired:
@@ -289,7 +365,11 @@ def main() -> int:
         manifest = load_manifest()  # re-read: another run may have written meanwhile
         manifest[key] = info
         MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        size = f"{info.get('bytes', 0) / 1e6:.0f} MB" if info["status"] == "ok" else info.get("error", "")[:200]
+        size = (
+            f"{info.get('bytes', 0) / 1e6:.0f} MB"
+            if info["status"] == "ok"
+            else info.get("error", "")[:200]
+        )
         print(f"{key}: {info['status']} in {info['seconds']} s  {size}", flush=True)
     return 0
 
