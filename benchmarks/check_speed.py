@@ -151,11 +151,12 @@ def markdown(rows: list[dict]) -> str:
         return "—" if v is None else fmt.format(v)
 
     for r in rows:
-        mb = lambda k: None if r.get(k) is None else r[k] / 1e6  # noqa: E731
+        mb = lambda k, r=r: None if r.get(k) is None else r[k] / 1e6  # noqa: E731
         lines.append(
             f"| {r['model']} | {r['exporter']} | {r['bytes'] / 1e6:.0f} | {f(r.get('load'))} "
             f"| {f(r.get('check'))} | {f(r.get('ratio'))}× | {f(mb('load_peak_rss'), '{:.0f}')} "
-            f"| {f(mb('check_peak_rss'), '{:.0f}')} | {f(r.get('load_cli'))} | {f(r.get('check_cli'))} "
+            f"| {f(mb('check_peak_rss'), '{:.0f}')} | {f(r.get('load_cli'))} "
+            f"| {f(r.get('check_cli'))} "
             f"| {f(r.get('ratio_cli'))}× | {f(mb('check_cli_peak_rss'), '{:.0f}')} "
             f"| {', '.join(r.get('codes') or []) or '—'} |"
         )

@@ -146,7 +146,7 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
 
 def verify(original: Path, result: Path, timeout: float) -> dict:
     try:
-        _, rss, out, rc = run_measured([PY, "-c", VERIFY, str(original), str(result)], timeout)
+        _, _rss, out, rc = run_measured([PY, "-c", VERIFY, str(original), str(result)], timeout)
     except subprocess.TimeoutExpired:
         return {"verdict": "timeout"}
     res = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
@@ -278,7 +278,8 @@ def markdown(data: dict) -> str:
         )
     out += [
         "",
-        "### Where a peer ends with fewer nodes than `osl-unsafe` (op-type count changes, ours → peer)",
+        "### Where a peer ends with fewer nodes than `osl-unsafe` "
+        "(op-type count changes, ours → peer)",
         "",
     ]
     for r in rows:

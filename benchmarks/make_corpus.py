@@ -192,7 +192,9 @@ def build(name: str):
             self.inner, self.names, self.n = inner, names, n
 
         def forward(self, *a):
-            out = self.inner(**dict(zip(self.names, a)))  # by keyword: GPT-2's 2nd arg is the cache
+            out = self.inner(
+                **dict(zip(self.names, a, strict=False))
+            )  # by keyword: GPT-2's 2nd arg is the cache
             if isinstance(out, torch.Tensor):
                 return out
             out = out.to_tuple() if hasattr(out, "to_tuple") else tuple(out)
