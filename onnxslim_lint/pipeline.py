@@ -231,8 +231,12 @@ def _fix(
     target.parent.mkdir(parents=True, exist_ok=True)
     write_model(fixed_model, target, external=external, replaces=replaces)
     report.written = True
-    result.fixed = loop.fixed
-    result.findings = applicable(check_model(fixed_model, rules, result.display), settings, unsafe)
+    remaining = applicable(check_model(fixed_model, rules, result.display), settings, unsafe)
+    # What was reported before and is gone now, whichever rule's fix removed it
+    # (a duplicate Constant merged away no longer needs constant-node, say).
+    left = {finding.code for finding in remaining}
+    result.fixed = [finding for finding in result.findings if finding.code not in left]
+    result.findings = remaining
     report.seconds = time.perf_counter() - started
 
 

@@ -55,7 +55,7 @@ def messy(tmp_path: Path) -> Path:
 
 
 def test_check_reports_a_line_per_rule_and_exits_1(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy), "--ignore", "OSL4")
+    code, out, _ = _run(capsys, str(messy), "--select", CORE)
     assert code == 1
     lines = out.splitlines()
     assert f"{os.path.relpath(messy)}: OSL101 [*] 3 unused initializers (66.7 kB)" in lines
@@ -75,7 +75,7 @@ def test_clean_model_passes(tmp_path: Path, capsys) -> None:
 
 
 def test_select_and_ignore(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy), "--select", "OSL101,OSL2", "--ignore", "OSL202")
+    code, out, _ = _run(capsys, str(messy), "--select", "OSL101,OSL2", "--ignore", "OSL202,OSL209")
     codes = {line.split()[1] for line in out.splitlines() if ": OSL" in line}
     assert codes == {"OSL101", "OSL201"}
     assert code == 1
@@ -90,7 +90,7 @@ def test_unknown_selector_is_usage_error(messy: Path, capsys) -> None:
 
 
 def test_json_output_keys(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy), "--output-format", "json", "--ignore", "OSL4")
+    code, out, _ = _run(capsys, str(messy), "--output-format", "json", "--select", CORE)
     assert code == 1
     data = json.loads(out)
     assert len(data) == 5
@@ -106,7 +106,7 @@ def test_json_output_keys(messy: Path, capsys) -> None:
 
 
 def test_statistics(messy: Path, capsys) -> None:
-    code, out, _ = _run(capsys, str(messy), "--statistics", "--ignore", "OSL4")
+    code, out, _ = _run(capsys, str(messy), "--statistics", "--select", CORE)
     assert code == 1
     rows = [line.split("\t") for line in out.splitlines() if "\t" in line]
     assert {row[1] for row in rows} == {"OSL101", "OSL102", "OSL103", "OSL201", "OSL202"}
@@ -120,7 +120,7 @@ def test_exit_zero(messy: Path, capsys) -> None:
 
 def test_fix_rewrites_verifies_and_reports(messy: Path, capsys) -> None:
     original = load_model(messy).model
-    code, out, _ = _run(capsys, "--fix", str(messy), "--ignore", "OSL4")
+    code, out, _ = _run(capsys, "--fix", str(messy), "--select", CORE)
     assert code == 0, out
     report = next(line for line in out.splitlines() if ": fixed: " in line)
     assert "nodes 24 → 13" in report
@@ -133,7 +133,7 @@ def test_fix_rewrites_verifies_and_reports(messy: Path, capsys) -> None:
     # A second run has nothing left and leaves the file byte-identical.
     before = messy.read_bytes()
     mtime = messy.stat().st_mtime_ns
-    code, out, _ = _run(capsys, "--fix", str(messy), "--ignore", "OSL4")
+    code, out, _ = _run(capsys, "--fix", str(messy), "--select", CORE)
     assert code == 0
     assert out.strip() == "All checks passed!"
     assert messy.read_bytes() == before
@@ -154,7 +154,7 @@ def test_fix_keeps_file_mode(messy: Path, capsys) -> None:
 def test_output_writes_elsewhere_and_leaves_input(messy: Path, tmp_path: Path, capsys) -> None:
     before = messy.read_bytes()
     out_path = tmp_path / "out" / "slim.onnx"
-    code, _, _ = _run(capsys, "--fix", str(messy), "-o", str(out_path), "--ignore", "OSL4")
+    code, _, _ = _run(capsys, "--fix", str(messy), "-o", str(out_path), "--select", CORE)
     assert code == 0
     assert messy.read_bytes() == before
     assert len(load_model(out_path).model.graph.node) == 13
@@ -248,8 +248,8 @@ def test_external_data_stays_external(tmp_path: Path, capsys) -> None:
 
 def test_pyproject_config_and_per_file_ignores(tmp_path: Path, capsys) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        "[tool.onnxslim-lint]\n"
-        'ignore = ["OSL202", "OSL4"]\n'
+        f"[tool.onnxslim-lint]\nselect = {list(CORE.split(','))}\n".replace("'", '"')
+        + 'ignore = ["OSL202"]\n'
         "[tool.onnxslim-lint.per-file-ignores]\n"
         '"legacy/*.onnx" = ["OSL1"]\n'
     )

@@ -16,6 +16,7 @@ from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.constant_folding import ConstantFolding
+from onnxslim_lint.rules.constant_node import ConstantNode
 from onnxslim_lint.rules.conv_add import ConvAdd
 from onnxslim_lint.rules.conv_bn import ConvBn
 from onnxslim_lint.rules.dead_node import DeadNode
@@ -55,6 +56,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ChainMerge,
     CommonSubexpression,
     TiedWeight,
+    ConstantNode,
     # Size budgets: no graph check; evaluated on the files by onnxslim_lint.budget.
     ModelSize,
     SizeGrowth,

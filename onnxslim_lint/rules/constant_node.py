@@ -1,0 +1,116 @@
+"""OSL209 constant-node."""
+
+from __future__ import annotations
+
+import onnx
+
+from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.edit import Editor
+from onnxslim_lint.model.index import (
+    ModelIndex,
+    NodeRef,
+    constant_node_tensor,
+    node_nbytes,
+    tensor_detail,
+    tensor_nbytes,
+)
+from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+
+class ConstantNode(Rule):
+    """
+    ## What it does
+    Finds ``Constant`` nodes in the main graph and stores each value as an
+    initializer of the same name instead, so the value is data, not a node.
+
+    ## Why is this bad?
+    Exporters emit a ``Constant`` node for every literal (axes, shapes, scales).
+    Every runtime and tool then schedules, walks and reports a node for what is
+    plain data; an initializer holds the same tensor with less around it.
+
+    ## What it leaves alone
+    - Models with IR version 3 or older, where every initializer must also be a
+      graph input (a new input would change the interface).
+    - Constants inside If/Loop/Scan subgraphs and model-local functions (a function
+      cannot hold initializers).
+    - A Constant whose output is a graph output or named by a side table.
+    - Sparse (``sparse_value``), string (``value_string(s)``) and attribute-reference
+      constants.
+    - Any Constant whose initializer would be larger than the node.
+
+    ## Example
+    ``axes = Constant<value = int64[1] {1}>(); y = Unsqueeze(x, axes)`` becomes an
+    initializer ``axes = int64[1] {1}`` read by the same ``Unsqueeze``.
+
+    ## Fix safety
+    Exact: readers see the same tensor under the same name. ``value_float`` and
+    ``value_int`` forms become float32 and int64 scalars, their types in ONNX.
+    """
+
+    code = "OSL209"
+    name = "constant-node"
+    summary = "Constant nodes that can be initializers"
+    fix_title = "Store the Constant nodes' values as initializers"
+    safety = FixSafety.EXACT
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        index = ctx.index
+        if index.model.ir_version <= 3:
+            return []
+        found = [
+            (ref, tensor)
+            for ref in index.nodes()
+            if (tensor := _convertible(index, ref)) is not None
+        ]
+        if not found:
+            return []
+        nbytes = sum(node_nbytes(ref.node) - tensor_nbytes(t) for ref, t in found)
+        return [
+            self.finding(
+                ctx,
+                f"{plural(len(found), 'Constant node')} that can be initializers"
+                + size_note(max(nbytes, 0)),
+                locations=[
+                    Location("constant", ref.node.output[0], ref.scope.path, tensor_detail(t), 0)
+                    for ref, t in found
+                ],
+                count=len(found),
+                nbytes=max(nbytes, 0),
+                nodes=len(found),
+                plan=found,
+            )
+        ]
+
+    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+        editor = Editor(index)
+        found: list[tuple[NodeRef, onnx.TensorProto]] = finding.plan  # type: ignore[assignment]
+        for ref, tensor in found:
+            initializer = onnx.TensorProto()
+            initializer.CopyFrom(tensor)
+            initializer.name = ref.node.output[0]
+            index.main.graph.initializer.append(initializer)
+            editor.remove_node(ref)
+        editor.commit()
+        return bool(found)
+
+
+def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:
+    node = ref.node
+    if ref.scope is not index.main or node.op_type != "Constant":
+        return None
+    if node.domain not in ("", "ai.onnx") or len(node.output) != 1 or not node.output[0]:
+        return None
+    name = node.output[0]
+    if index.is_graph_output(name) or name in index.side_table_names:
+        return None
+    tensor = constant_node_tensor(node)
+    if tensor is None or tensor.data_type == onnx.TensorProto.STRING:
+        return None
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return None
+    initializer = onnx.TensorProto()
+    initializer.CopyFrom(tensor)
+    initializer.name = name
+    if initializer.ByteSize() > node.ByteSize():
+        return None
+    return tensor
