@@ -22,7 +22,13 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from onnxslim_lint.model.index import ModelIndex, NodeRef, has_subgraph, tensor_nbytes
+from onnxslim_lint.model.index import (
+    ModelIndex,
+    NodeRef,
+    element_bits,
+    has_subgraph,
+    tensor_nbytes,
+)
 
 __all__ = ["EXACT_OPS", "FoldComponent", "apply_folds", "evaluate_node", "plan_folds"]
 
@@ -147,8 +153,9 @@ def evaluate_node(
 @dataclass(eq=False)
 class FoldComponent:
     nodes: list[NodeRef] = field(default_factory=list)
-    # output name -> its value, for outputs read by nodes that stay
-    materialize: dict[str, onnx.TensorProto] = field(default_factory=dict)
+    # output name -> its value, for outputs read by nodes that stay (made into an
+    # initializer only by the fix: the check needs just its size)
+    materialize: dict[str, np.ndarray] = field(default_factory=dict)
     # constants only this component reads: initializers and Constant nodes
     initializers: list[str] = field(default_factory=list)
     constant_nodes: list[NodeRef] = field(default_factory=list)
@@ -197,14 +204,8 @@ def plan_folds(
 
 
 def _const_value(index: ModelIndex, name: str) -> np.ndarray | None:
-    tensor = index.constant_tensor(name)
-    if tensor is None:
-        return None
-    if tensor.data_location == onnx.TensorProto.EXTERNAL:
-        return None
-    try:
-        value = numpy_helper.to_array(tensor)
-    except Exception:
+    value = index.constant_array(name)
+    if value is None:
         return None
     return value if value.dtype in _DTYPES else None
 
@@ -379,16 +380,15 @@ def _components(
     result = []
     for comp in groups.values():
         members = {id(ref) for ref in comp.nodes}
-        comp.removed_bytes = sum(ref.node.ByteSize() + 3 for ref in comp.nodes)
+        comp.removed_bytes = sum(_node_size_at_least(ref.node) + 3 for ref in comp.nodes)
         for ref in comp.nodes:
             for out in ref.node.output:
                 if not out:
                     continue
                 uses = index.uses_of(out)
                 if any(use.node is None or id(use.node) not in members for use in uses):
-                    tensor = numpy_helper.from_array(values[out], out)
-                    comp.materialize[out] = tensor
-                    comp.added_bytes += tensor.ByteSize() + 6
+                    comp.materialize[out] = values[out]
+                    comp.added_bytes += initializer_size(out, values[out]) + 6
         seen: set[str] = set()
         for ref in comp.nodes:
             for name in ref.node.input:
@@ -405,7 +405,7 @@ def _components(
                     scope, tensor = index.initializers[name]
                     if scope is index.main and not index.is_overridable(name):
                         comp.initializers.append(name)
-                        comp.removed_bytes += tensor.ByteSize()
+                        comp.removed_bytes += _tensor_size_at_least(tensor)
                     continue
                 producer = index.producer.get(name)
                 if (
@@ -415,9 +415,53 @@ def _components(
                     and len(producer.node.output) == 1
                 ):
                     comp.constant_nodes.append(producer)
-                    comp.removed_bytes += producer.node.ByteSize()
+                    comp.removed_bytes += _node_size_at_least(producer.node)
         result.append(comp)
     return result
+
+
+def _varint_size(value: int) -> int:
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+def initializer_size(name: str, value: np.ndarray) -> int:
+    """The exact serialized size of ``numpy_helper.from_array(value, name)``.
+
+    Computed from the wire format (dims unpacked, as proto2 writes them; data type;
+    name; raw_data) so a large result is never converted just to be measured.
+    """
+    data_type = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
+    name_bytes = len(name.encode("utf-8"))
+    size = sum(1 + _varint_size(int(dim)) for dim in value.shape)
+    size += 1 + _varint_size(int(data_type))
+    size += 1 + _varint_size(name_bytes) + name_bytes
+    return size + 1 + _varint_size(value.nbytes) + value.nbytes
+
+
+def _tensor_size_at_least(tensor: onnx.TensorProto) -> int:
+    """A lower bound of a tensor's serialized size, from its dims (no serializing)."""
+    bits = element_bits(tensor.data_type)
+    if bits is None:
+        return tensor.ByteSize()
+    count = 1
+    for dim in tensor.dims:
+        count *= int(dim)
+    return (count * bits + 7) // 8 + len(tensor.name)
+
+
+def _node_size_at_least(node: onnx.NodeProto) -> int:
+    """A lower bound of a node's serialized size; a Constant's tensor by its dims."""
+    if (
+        node.op_type == "Constant"
+        and len(node.attribute) == 1
+        and node.attribute[0].name == "value"
+    ):
+        return _tensor_size_at_least(node.attribute[0].t) + len(node.output[0])
+    return node.ByteSize()
 
 
 def _made_in(index: ModelIndex, name: str, members: set[int]) -> bool:
@@ -438,8 +482,8 @@ def apply_folds(index: ModelIndex, components: list[FoldComponent]) -> bool:
             editor.remove_node(ref)
         for name in comp.initializers:
             editor.remove_initializer(index.main, name)
-        for name, tensor in comp.materialize.items():
-            graph.initializer.append(tensor)
+        for name, value in comp.materialize.items():
+            graph.initializer.append(numpy_helper.from_array(value, name))
             materialized.add(name)
         changed = True
     editor.commit()

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import onnx
 from onnx import numpy_helper
 
@@ -104,6 +105,7 @@ class ModelIndex:
     # for a model exactly as loaded, so an index built after an edit has none.
     raw_views: Mapping[str, memoryview] = field(default_factory=dict)
     _inferred: dict | None = field(default=None, repr=False)
+    _arrays: dict[str, object] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------
 
@@ -268,6 +270,30 @@ class ModelIndex:
                     )
         return None
 
+    def constant_array(self, name: str) -> np.ndarray | None:
+        """A constant's value (see :meth:`constant_tensor`) as a read-only array, cached.
+
+        Raw data of common dtypes is viewed in place (through the file buffer when
+        the index has views), so folding a large weight does not copy it first.
+        """
+        if name in self._arrays:
+            return self._arrays[name]  # type: ignore[return-value]
+        tensor = self.constant_tensor(name)
+        value: np.ndarray | None = None
+        if tensor is not None and tensor.data_location != onnx.TensorProto.EXTERNAL:
+            try:
+                if tensor.HasField("raw_data") and tensor.data_type in _VIEWABLE:
+                    dtype = np.dtype(_VIEWABLE[tensor.data_type]).newbyteorder("<")
+                    value = np.frombuffer(self.tensor_data(tensor), dtype=dtype).reshape(
+                        tuple(int(d) for d in tensor.dims)
+                    )
+                else:
+                    value = numpy_helper.to_array(tensor)
+            except (ValueError, TypeError, KeyError):
+                value = None
+        self._arrays[name] = value
+        return value
+
     def inferred_shapes(self) -> dict[str, tuple[int, tuple[int | None, ...] | None]]:
         """name -> (elem_type, dims or None) by shape inference, computed once per index.
 
@@ -288,6 +314,22 @@ class ModelIndex:
             candidate = f"{base}_{counter}"
             counter += 1
         return candidate
+
+
+_VIEWABLE: dict[int, str] = {
+    onnx.TensorProto.FLOAT: "float32",
+    onnx.TensorProto.DOUBLE: "float64",
+    onnx.TensorProto.FLOAT16: "float16",
+    onnx.TensorProto.INT8: "int8",
+    onnx.TensorProto.INT16: "int16",
+    onnx.TensorProto.INT32: "int32",
+    onnx.TensorProto.INT64: "int64",
+    onnx.TensorProto.UINT8: "uint8",
+    onnx.TensorProto.UINT16: "uint16",
+    onnx.TensorProto.UINT32: "uint32",
+    onnx.TensorProto.UINT64: "uint64",
+    onnx.TensorProto.BOOL: "bool",
+}
 
 
 def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
-from onnxslim_lint.model.evaluate import EXACT_OPS, FoldComponent, apply_folds, plan_folds
+from onnxslim_lint.model.evaluate import (
+    EXACT_OPS,
+    FoldComponent,
+    apply_folds,
+    initializer_size,
+    plan_folds,
+)
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
@@ -85,9 +91,9 @@ def _report(rule: Rule, ctx: CheckContext, comps: list[FoldComponent], what: str
         Location("node", ref.label, "main", ref.node.op_type, 0) for c in comps for ref in c.nodes
     ]
     locations += [
-        Location("initializer", name, "main", f"{what} result", t.ByteSize())
+        Location("initializer", name, "main", f"{what} result", initializer_size(name, value))
         for c in comps
-        for name, t in c.materialize.items()
+        for name, value in c.materialize.items()
     ]
     return [
         rule.finding(

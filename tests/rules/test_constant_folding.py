@@ -9,6 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
 from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.model.evaluate import initializer_size
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.constant_folding import ConstantFolding
@@ -149,3 +150,18 @@ def test_shared_constant_stays_for_its_other_reader() -> None:
     )
     # folding Neg(w) would add a copy of w while w stays for the Mul: larger file
     assert check(model) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (np.zeros((3, 4), np.float32), "a"),
+        (np.arange(200, dtype=np.int64), "shape_const_\u540d"),
+        (np.array(5, dtype=np.int64), "x"),
+        (np.zeros((0,), np.float32), "empty"),
+        (np.ones((300, 3000), np.float16), "big"),
+        (np.array([True, False]), "b"),
+    ],
+)
+def test_initializer_size_is_exact_without_converting(value: np.ndarray, name: str) -> None:
+    assert initializer_size(name, value) == numpy_helper.from_array(value, name).ByteSize()
