@@ -34,6 +34,9 @@ class _Fusion:
     weight: np.ndarray  # folded W
     bias: np.ndarray  # folded B
     saved: int
+    # The old bias is a constant other convolutions read too (duplicate-constant
+    # merges the exporters' zero biases): it stays, and this one gets its own.
+    own_bias: bool = False
 
 
 class ConvBn(Rule):
@@ -57,7 +60,10 @@ class ConvBn(Rule):
       ``training_mode = 1``.
     - Weights, biases and statistics that are not constant initializers, or are
       overridable (also graph inputs).
-    - A weight or bias shared with another node (folding would duplicate it).
+    - A weight shared with another node (folding would duplicate it). A constant
+      bias shared with other convolutions (``duplicate-constant`` merges the
+      exporters' zero biases into one) stays for them; the fused convolution gets
+      a bias of its own, counted against what the fusion saves.
     - Non-float tensors, grouped ConvTranspose.
 
     ## Example
@@ -67,7 +73,8 @@ class ConvBn(Rule):
 
     ## Fix safety
     Numeric: the folded weights are rounded once, so outputs move in the last bits
-    (well within ``rtol = 1e-4``). Applied only with ``--unsafe-fixes``.
+    (well within ``rtol = 1e-4``). Applied only with ``--unsafe-fixes``, or when
+    the rule is named in ``fixable``.
     """
 
     code = "OSL401"
@@ -104,11 +111,11 @@ class ConvBn(Rule):
             conv, bn = fusion.conv.node, fusion.bn.node
             set_tensor(index.initializers[conv.input[1]][1], fusion.weight)
             old_bias = conv.input[2] if len(conv.input) > 2 else ""
-            if old_bias and old_bias in index.initializers:
+            if old_bias and old_bias in index.initializers and not fusion.own_bias:
                 set_tensor(index.initializers[old_bias][1], fusion.bias)
             else:
                 producer = index.producer.get(old_bias) if old_bias else None
-                if is_op(producer, "Constant"):  # read only by this convolution
+                if is_op(producer, "Constant") and not fusion.own_bias:  # only this conv's
                     editor.remove_node(producer)
                     forget(index, old_bias)
                 # A computed zero bias (Expand of 0) is left to dead-node.
@@ -145,10 +152,9 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
         if weight is None or not weight_readers_ok(index, node.input[1], conv):
             continue
         has_bias = len(node.input) > 2 and bool(node.input[2])
-        if has_bias and not only_read_by(index, node.input[2], conv):
-            continue
-        bias_init = has_bias and initializer(index, node.input[2]) is not None
+        shared_bias = has_bias and not only_read_by(index, node.input[2], conv)
         b = constant_array(index, node.input[2]) if has_bias else None
+        bias_init = has_bias and not shared_bias and initializer(index, node.input[2]) is not None
         zero_bias = has_bias and b is None and zero_valued(index, node.input[2])
         if has_bias and b is None and not zero_bias:
             continue
@@ -179,10 +185,10 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
             for name in set(bn.node.input[1:])
             if only_read_by(index, name, bn)
         )
-        if has_bias and not bias_init and not zero_bias:
+        if has_bias and not bias_init and not zero_bias and not shared_bias:
             removed += index.producer[node.input[2]].node.ByteSize()
         saved = bn.node.ByteSize() + removed - (0 if bias_init else folded_b.nbytes + 40)
         if saved <= 0:
             continue
-        fusions.append(_Fusion(conv, bn, folded_w, folded_b, saved))
+        fusions.append(_Fusion(conv, bn, folded_w, folded_b, saved, own_bias=shared_bias))
     return fusions

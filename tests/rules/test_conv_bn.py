@@ -87,3 +87,41 @@ def test_overridable_stats_not_fused():
     m = conv_bn()
     m.graph.input.append(vi("m", [4]))
     assert check(R, m) == []
+
+
+def test_shared_biases_stay_and_each_fused_conv_gets_its_own():
+    """After duplicate-constant, convolutions share one bias: a constant one, or the
+    dynamo exporter's zero bias spelled Expand(0, shape)."""
+    nodes = [
+        helper.make_node("Expand", ["zero", "shape"], ["zb"], name="expand"),
+        helper.make_node("Conv", ["x", "W1", "zb"], ["y1"], name="c1", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["y1", *BN_INPUTS], ["z1"], name="bn1"),
+        helper.make_node("Conv", ["x", "W2", "zb"], ["y2"], name="c2", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["y2", "s2", "b2", "m2", "v2"], ["z2"], name="bn2"),
+        helper.make_node("Conv", ["x", "W3", "B"], ["y3"], name="c3", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["y3", "s3", "b3", "m3", "v3"], ["z3"], name="bn3"),
+        helper.make_node("Conv", ["x", "W4", "B"], ["y4"], name="c4", pads=[1, 1, 1, 1]),
+    ]
+    inits = [
+        init("zero", arr(1) * 0),
+        init("shape", [4]),
+        init("B", arr(4)),
+        *bn_inits(),
+        *(init(f"W{i}", arr(4, 3, 3, 3)) for i in range(1, 5)),
+    ]
+    for suffix in ("2", "3"):
+        inits += [
+            init(f"s{suffix}", arr(4, low=0.5, high=2)),
+            init(f"b{suffix}", arr(4)),
+            init(f"m{suffix}", arr(4)),
+            init(f"v{suffix}", arr(4, low=0.1, high=2)),
+        ]
+    outputs = [vi(f"z{i}", [2, 4, 6, 6]) for i in (1, 2, 3)] + [vi("y4", [2, 4, 6, 6])]
+    m = model(nodes, [vi("x", [2, 3, 6, 6])], outputs, inits, opset=14)
+    (finding,) = check(R, m)
+    assert sorted(loc.name for loc in finding.locations) == ["bn1", "bn2", "bn3"]
+    fixed = fixed_ok(R, m)
+    assert "BatchNormalization" not in ops(fixed)
+    convs = {n.name: n for n in fixed.graph.node if n.op_type == "Conv"}
+    assert list(convs["c4"].input) == ["x", "W4", "B"]  # the shared bias stays for c4
+    assert len({convs[c].input[2] for c in ("c1", "c2", "c3")} | {"B", "zb"}) == 5
