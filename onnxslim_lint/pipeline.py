@@ -201,15 +201,25 @@ def _fix(
 
     external = loaded.has_external_data
     target = options.output or loaded.path
-    report.size_after = serialized_size(fixed_model, external=external, target=target)
-    refusal = _refusal(loaded, fixed_model, report)
+    # A single-file model is serialized once, for its size, the checker,
+    # onnxruntime and the write (each would otherwise serialize it again).
+    payload = None if external else _serialize(fixed_model)
+    if payload is not None:
+        report.size_after = len(payload)
+    else:
+        report.size_after = serialized_size(fixed_model, external=external, target=target)
+    refusal = _refusal(loaded, fixed_model, payload, report)
     if refusal is None and options.diff:
         report.verdict = "planned"
     elif refusal is None and options.verify and settings.verify.enabled:
         from onnxslim_lint.fixing.verify import verify_models
 
         verdict = verify_models(
-            loaded.model, fixed_model, verify_settings(settings), exact=loop.exact
+            loaded.model,
+            fixed_model,
+            verify_settings(settings),
+            exact=loop.exact,
+            fixed_bytes=payload,
         )
         report.verdict = verdict.verdict
         report.max_diff = verdict.max_diff
@@ -229,7 +239,7 @@ def _fix(
         return
     replaces = loaded.data_files if options.output is None else ()
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_model(fixed_model, target, external=external, replaces=replaces)
+    write_model(fixed_model, target, external=external, replaces=replaces, serialized=payload)
     report.written = True
     remaining = applicable(check_model(fixed_model, rules, result.display), settings, unsafe)
     # What was reported before and is gone now, whichever rule's fix removed it
@@ -255,7 +265,16 @@ def verify_settings(settings: Settings) -> VerifySettings:
     )
 
 
-def _refusal(loaded: LoadedModel, fixed: onnx.ModelProto, report: FixReport) -> str | None:
+def _serialize(model: onnx.ModelProto) -> bytes | None:
+    try:
+        return model.SerializeToString()
+    except (ValueError, OverflowError):  # over protobuf's 2 GiB: the checker says why
+        return None
+
+
+def _refusal(
+    loaded: LoadedModel, fixed: onnx.ModelProto, payload: bytes | None, report: FixReport
+) -> str | None:
     """A reason the fixed model must not be written, before any verification."""
     from onnxslim_lint.fixing.verify import check_interface, check_model_valid
 
@@ -263,7 +282,7 @@ def _refusal(loaded: LoadedModel, fixed: onnx.ModelProto, report: FixReport) -> 
     if problem is not None:
         report.reason = f"the fix would change the model's interface: {problem}"
         return "interface"
-    problem = check_model_valid(fixed)
+    problem = check_model_valid(payload if payload is not None else fixed)
     if problem is not None:
         report.reason = f"the fixed model fails the onnx checker: {problem}"
         return "invalid"

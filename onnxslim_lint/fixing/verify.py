@@ -193,10 +193,14 @@ class _CannotVerify(Exception):
 # --------------------------------------------------------------------------- validity
 
 
-def check_model_valid(model: onnx.ModelProto) -> str | None:
-    """Run the full ONNX checker; None if it passes, else the first line of its message."""
-    if not isinstance(model, onnx.ModelProto):
-        raise TypeError(f"expected onnx.ModelProto, got {type(model).__name__}")
+def check_model_valid(model: onnx.ModelProto | bytes) -> str | None:
+    """Run the full ONNX checker; None if it passes, else the first line of its message.
+
+    ``model`` may be the serialized model, so a caller that has its bytes already
+    does not pay for serializing it again.
+    """
+    if not isinstance(model, (onnx.ModelProto, bytes)):
+        raise TypeError(f"expected onnx.ModelProto or bytes, got {type(model).__name__}")
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # checker, shape inference and size errors alike
@@ -924,12 +928,14 @@ def verify_models(
     settings: VerifySettings = _DEFAULT_SETTINGS,
     *,
     exact: bool = False,
+    fixed_bytes: bytes | None = None,
 ) -> VerifyReport:
     """Run both models in onnxruntime on the same seeded inputs and compare outputs.
 
     The interface must be identical (see :func:`check_interface`), otherwise the
     verdict is ``failed``. Outputs that depend on a random op are compared by dtype
     and shape only. With ``exact`` finite floats must be bit-identical.
+    ``fixed_bytes``, when given, is ``fixed`` already serialized.
     """
     if not isinstance(settings, VerifySettings):
         raise TypeError(f"expected VerifySettings, got {type(settings).__name__}")
@@ -950,9 +956,9 @@ def verify_models(
     original_bytes = _serialize(original)
     if isinstance(original_bytes, str):
         return report(COULD_NOT_VERIFY, f"original: {original_bytes}")
-    fixed_bytes = _serialize(fixed)
-    if isinstance(fixed_bytes, str):
-        return report(COULD_NOT_VERIFY, f"fixed model: {fixed_bytes}")
+    fixed_data = _serialize(fixed) if fixed_bytes is None else fixed_bytes
+    if isinstance(fixed_data, str):
+        return report(COULD_NOT_VERIFY, f"fixed model: {fixed_data}")
 
     import onnxruntime as ort
 
@@ -964,10 +970,10 @@ def verify_models(
         )
     del original_bytes
     try:
-        fixed_session = _session(ort, fixed_bytes)
+        fixed_session = _session(ort, fixed_data)
     except Exception as exc:
         return report(FAILED, f"the fixed model does not run: {_first_line(exc)}")
-    del fixed_bytes
+    del fixed_data
 
     names = [o.name for o in original.graph.output]
     random = _random_outputs(original) | _random_outputs(fixed)

@@ -89,8 +89,12 @@ def write_model(
     external: bool,
     replaces: Sequence[Path] = (),
     size_threshold: int = 1024,
+    serialized: bytes | None = None,
 ) -> WriteResult:
     """Write ``model`` to ``target`` atomically; see the module docstring.
+
+    ``serialized`` may carry ``model.SerializeToString()`` when the caller has it
+    (single-file models only), so the model is not serialized twice.
 
     With ``external=True`` every tensor whose data is at least ``size_threshold``
     bytes goes to one new data file next to the target, named by the tool
@@ -114,14 +118,19 @@ def write_model(
             created.append(data_path)
             _fsync_dir(folder)
         with _externalized(moved, data_path.name if data_path else ""):
-            size = model.ByteSize()
-            if size > _MAX_PROTO_BYTES:
+            payload = serialized if serialized is not None and not moved else None
+            if payload is None:
+                try:
+                    payload = model.SerializeToString()  # measuring first would serialize twice
+                except (ValueError, OverflowError):  # protobuf's own size limit
+                    payload = None
+            if payload is None or len(payload) > _MAX_PROTO_BYTES:
+                size = f"{len(payload):,} bytes" if payload is not None else "over 2 GiB"
                 raise ModelWriteError(
                     target,
-                    f"the model would be {size:,} bytes, over protobuf's 2 GiB limit for one "
+                    f"the model would be {size}, over protobuf's 2 GiB limit for one "
                     "file; write it with external data",
                 )
-            payload = model.SerializeToString()
         _write_file(target, [payload], mode, temps)
         created.clear()
         _fsync_dir(folder)
