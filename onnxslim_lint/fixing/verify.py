@@ -29,6 +29,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
+from onnxslim_lint.model.index import RANDOM_OPS
+
 __all__ = [
     "COULD_NOT_VERIFY",
     "FAILED",
@@ -46,17 +48,6 @@ PASSED = "passed"
 FAILED = "failed"
 COULD_NOT_VERIFY = "could-not-verify"
 
-#: Default-domain ops whose outputs differ from run to run (or seed to seed).
-RANDOM_OPS = frozenset(
-    {
-        "RandomNormal",
-        "RandomUniform",
-        "RandomNormalLike",
-        "RandomUniformLike",
-        "Bernoulli",
-        "Multinomial",
-    }
-)
 
 # Protobuf cannot serialize a message of 2 GiB or more, so such a model cannot be
 # handed to onnxruntime from memory. Module level so tests can lower it.

@@ -27,12 +27,25 @@ import onnx
 from onnx import numpy_helper
 
 __all__ = [
+    "RANDOM_OPS",
     "GraphScope",
     "ModelIndex",
     "NodeRef",
     "Use",
     "tensor_detail",
 ]
+
+#: Default-domain ops whose outputs differ from run to run (or seed to seed).
+RANDOM_OPS = frozenset(
+    {
+        "RandomNormal",
+        "RandomUniform",
+        "RandomNormalLike",
+        "RandomUniformLike",
+        "Bernoulli",
+        "Multinomial",
+    }
+)
 
 _GRAPH = onnx.AttributeProto.GRAPH
 _GRAPHS = onnx.AttributeProto.GRAPHS

@@ -6,20 +6,8 @@ from dataclasses import dataclass
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import ModelIndex, NodeRef, has_subgraph
+from onnxslim_lint.model.index import RANDOM_OPS, ModelIndex, NodeRef, has_subgraph
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
-
-#: Default-domain ops whose outputs differ from call to call.
-_NON_DETERMINISTIC = frozenset(
-    {
-        "RandomNormal",
-        "RandomUniform",
-        "RandomNormalLike",
-        "RandomUniformLike",
-        "Bernoulli",
-        "Multinomial",
-    }
-)
 
 
 @dataclass(eq=False)
@@ -132,7 +120,7 @@ def _key(index: ModelIndex, ref: NodeRef, functions: set[tuple[str, str]]) -> tu
         return None
     if (node.domain, node.op_type) in functions:
         return None
-    if node.op_type in _NON_DETERMINISTIC or node.op_type == "Constant":
+    if node.op_type in RANDOM_OPS or node.op_type == "Constant":
         return None
     if node.op_type == "Dropout" and len(node.input) >= 3 and node.input[2]:
         return None
