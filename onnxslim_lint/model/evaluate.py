@@ -25,10 +25,10 @@ from onnx import numpy_helper
 from onnxslim_lint.model.index import (
     ModelIndex,
     NodeRef,
-    element_bits,
     has_subgraph,
     tensor_nbytes,
 )
+from onnxslim_lint.model.load import data_nbytes
 
 __all__ = ["EXACT_OPS", "FoldComponent", "apply_folds", "evaluate_node", "plan_folds"]
 
@@ -444,13 +444,8 @@ def initializer_size(name: str, value: np.ndarray) -> int:
 
 def _tensor_size_at_least(tensor: onnx.TensorProto) -> int:
     """A lower bound of a tensor's serialized size, from its dims (no serializing)."""
-    bits = element_bits(tensor.data_type)
-    if bits is None:
-        return tensor.ByteSize()
-    count = 1
-    for dim in tensor.dims:
-        count *= int(dim)
-    return (count * bits + 7) // 8 + len(tensor.name)
+    data = data_nbytes(tensor)
+    return tensor.ByteSize() if data is None else data + len(tensor.name)
 
 
 def _node_size_at_least(node: onnx.NodeProto) -> int:

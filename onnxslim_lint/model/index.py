@@ -26,6 +26,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxslim_lint.model.load import data_nbytes
+
 __all__ = [
     "RANDOM_OPS",
     "GraphScope",
@@ -250,16 +252,7 @@ class ModelIndex:
         view = self.raw_views.get(tensor.name)
         if view is not None:
             entry = self.initializers.get(tensor.name)
-            bits = element_bits(tensor.data_type)
-            count = 1
-            for dim in tensor.dims:
-                count *= int(dim)
-            if (
-                entry is not None
-                and entry[0] is self.main
-                and bits is not None
-                and len(view) == (count * bits + 7) // 8
-            ):
+            if entry is not None and entry[0] is self.main and len(view) == data_nbytes(tensor):
                 return view
         if tensor.HasField("raw_data"):
             return tensor.raw_data
@@ -366,37 +359,16 @@ def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
     return None
 
 
-_SUB_BYTE_BITS = {
-    getattr(onnx.TensorProto, name): 4
-    for name in ("INT4", "UINT4", "FLOAT4E2M1")
-    if hasattr(onnx.TensorProto, name)
-}
-
-
-def element_bits(data_type: int) -> int | None:
-    if data_type in _SUB_BYTE_BITS:
-        return _SUB_BYTE_BITS[data_type]
-    if data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
-        return None
-    try:
-        return int(onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize) * 8
-    except (KeyError, ValueError, TypeError):
-        return None
-
-
 def tensor_nbytes(tensor: onnx.TensorProto) -> int:
     """What a tensor costs in the file, computed from its dims without reading its data.
 
     ``ByteSize()`` would serialize the whole message to measure it: on a model with
     large weights that costs as much as saving it.
     """
-    bits = element_bits(tensor.data_type)
-    if bits is None:
+    data = data_nbytes(tensor)
+    if data is None:
         return tensor.ByteSize()
-    count = 1
-    for dim in tensor.dims:
-        count *= int(dim)
-    return (count * bits + 7) // 8 + len(tensor.name) + 2 * len(tensor.dims) + 8
+    return data + len(tensor.name) + 2 * len(tensor.dims) + 8
 
 
 def node_nbytes(node: onnx.NodeProto) -> int:

@@ -219,7 +219,12 @@ def iter_tensors(model: ModelProto) -> Iterator[tuple[TensorProto, str]]:
             graphs.extend(attr.graphs)
 
 
-def tensor_nbytes(tensor: TensorProto) -> int | None:
+def element_bits(data_type: int) -> int | None:
+    """Bits per element of a fixed-size data type; None for strings and unknown types."""
+    return _DTYPE_BITS.get(data_type)
+
+
+def data_nbytes(tensor: TensorProto) -> int | None:
     """Bytes the tensor's raw data must have, or None when that is not knowable."""
     bits = _DTYPE_BITS.get(tensor.data_type)
     if bits is None or any(d < 0 for d in tensor.dims):
@@ -640,7 +645,7 @@ def _open_data_file(ref: _ExternalRef, path: Path, nofollow: int) -> tuple[int, 
 
 def _check_range(ref: _ExternalRef, size: int, path: Path) -> None:
     name, label = _show(ref.location), _show(ref.label)
-    expected = tensor_nbytes(ref.tensor)
+    expected = data_nbytes(ref.tensor)
     if ref.length is None:
         if ref.offset > size:
             raise ModelReadError(

@@ -14,10 +14,10 @@ from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import (
     GraphScope,
     ModelIndex,
-    element_bits,
     tensor_detail,
     tensor_nbytes,
 )
+from onnxslim_lint.model.load import element_bits
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 
