@@ -237,7 +237,7 @@ def _fix(
         result.fixed = loop.fixed
         report.seconds = time.perf_counter() - started
         return
-    replaces = loaded.data_files if options.output is None else ()
+    replaces = _data_files_to_replace(loaded) if options.output is None else ()
     target.parent.mkdir(parents=True, exist_ok=True)
     write_model(fixed_model, target, external=external, replaces=replaces, serialized=payload)
     report.written = True
@@ -263,6 +263,22 @@ def verify_settings(settings: Settings) -> VerifySettings:
         dims=dict(config.dims),
         shapes={k: tuple(v) for k, v in config.shapes.items()},
     )
+
+
+def _data_files_to_replace(loaded: LoadedModel) -> list[Path]:
+    """The old data files the rewrite may delete: those no other model uses.
+
+    Exporters can share one data file between models (decoder and decoder with
+    past): deleting it after fixing one of them would break the other.
+    """
+    from onnxslim_lint.datafiles import models_using
+
+    here = os.path.realpath(loaded.path)
+    return [
+        data
+        for data in loaded.data_files
+        if all(os.path.realpath(model) == here for model in models_using(data))
+    ]
 
 
 def _serialize(model: onnx.ModelProto) -> bytes | None:

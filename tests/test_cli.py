@@ -343,3 +343,26 @@ def test_numeric_fix_named_in_fixable_applies_without_unsafe_fixes(messy: Path, 
     code, out, _ = _run(capsys, "--fix", str(messy))
     assert code == 0, out
     assert "OSL404×" in out and "verified" in out
+
+
+def test_fix_keeps_a_data_file_another_model_still_uses(tmp_path: Path, capsys) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        "ext",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 300])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 300])],
+        initializer=[
+            numpy_helper.from_array(np.arange(600, dtype=np.float32).reshape(2, 300), "b"),
+            numpy_helper.from_array(np.ones(5000, dtype=np.float32), "unused_w"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, tmp_path / "a.onnx", save_as_external_data=True, location="shared.bin")
+    # b.onnx reads its weights from the same shared.bin (same offsets, as written for a)
+    shutil.copyfile(tmp_path / "a.onnx", tmp_path / "b.onnx")
+    code, out, _ = _run(capsys, "--fix", str(tmp_path / "a.onnx"))
+    assert code == 0, out
+    assert (tmp_path / "shared.bin").exists()
+    assert load_model(tmp_path / "b.onnx").model.graph.initializer[0].name == "b"
+    code, out, _ = _run(capsys, str(tmp_path / "b.onnx"), "--select", "OSL101")
+    assert ": OSL101 [*] 1 unused initializer" in out
