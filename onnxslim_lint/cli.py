@@ -5,6 +5,7 @@ configuration or unreadable files)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -154,3 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: one line, never a traceback unless asked
+        if os.environ.get("ONNXSLIM_LINT_DEBUG"):
+            raise
+        print(
+            f"onnxslim-lint: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; ONNXSLIM_LINT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 2

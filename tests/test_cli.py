@@ -366,3 +366,27 @@ def test_fix_keeps_a_data_file_another_model_still_uses(tmp_path: Path, capsys) 
     assert load_model(tmp_path / "b.onnx").model.graph.initializer[0].name == "b"
     code, out, _ = _run(capsys, str(tmp_path / "b.onnx"), "--select", "OSL101")
     assert ": OSL101 [*] 1 unused initializer" in out
+
+
+def test_a_rule_bug_is_one_line_and_the_other_files_are_still_checked(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from onnxslim_lint.rules.dead_node import DeadNode
+
+    calls = []
+
+    def broken_check(self, ctx):  # type: ignore[no-untyped-def]
+        calls.append(ctx.path)
+        if len(calls) == 1:
+            raise IndexError("list index out of range")
+        return []
+
+    monkeypatch.setattr(DeadNode, "check", broken_check)
+    shutil.copyfile(MESSY, tmp_path / "a.onnx")
+    shutil.copyfile(MESSY, tmp_path / "b.onnx")
+    code, out, err = _run(capsys, str(tmp_path), "--select", "OSL101,OSL102")
+    assert code == 2
+    assert "Traceback" not in out + err
+    lines = out.splitlines()
+    assert any("a.onnx: OSL010 internal error IndexError" in line for line in lines)
+    assert any("b.onnx: OSL101 [*]" in line for line in lines)

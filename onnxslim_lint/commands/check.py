@@ -162,10 +162,11 @@ def run_check(
         display = _display(path)
         try:
             result = process_file(path, settings, options, display)
-        except OnnxLintError as exc:
+        except Exception as exc:  # one file's failure never stops the others
             result = FileResult(path, display)
             kind = READ_ERRORS["OSL010"]
-            result.error = Finding(display, kind.code, kind.name, str(exc), fixable=False)
+            reason = str(exc) if isinstance(exc, OnnxLintError) else _bug_line(exc)
+            result.error = Finding(display, kind.code, kind.name, reason, fixable=False)
         if measure_sizes:
             info = measure(path, display, base)
             sizes[display] = info
@@ -201,6 +202,19 @@ def run_check(
     if observer is not None:
         observer(CheckRun(results, settings, run, base, sizes, code))
     return code
+
+
+def _bug_line(exc: BaseException) -> str:
+    """One line for an unexpected exception; the traceback with ONNXSLIM_LINT_DEBUG=1."""
+    if os.environ.get("ONNXSLIM_LINT_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    text = " ".join(str(exc).split())[:300]
+    return (
+        f"internal error {type(exc).__name__}: {text} (file left unchanged; please report "
+        "it, with ONNXSLIM_LINT_DEBUG=1 for the traceback)"
+    )
 
 
 def _exit_code(results: Sequence[FileResult], args: argparse.Namespace) -> int:
