@@ -27,4 +27,4 @@ def render(findings: Sequence[Finding]) -> str:
             )
             lines.append(f"  help: {finding.fix_title}{unsafe}")
         blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
+    return "\n".join(blocks) + ("\n" if blocks else "")  # a blank line before the summary
