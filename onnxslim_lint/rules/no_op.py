@@ -127,6 +127,7 @@ class NoOp(Rule):
         if not found:
             return []
         _resolve_chains(index, found)
+        _keep_read_pair_firsts(found)
         found = [
             item
             for item in found
@@ -211,6 +212,20 @@ def _applicable(index: ModelIndex, found: list[_NoOp]) -> list[_NoOp]:
         removed.update(id(r) for r in (item.ref, item.also) if r is not None)
         kept.append(item)
     return plain + kept
+
+
+def _keep_read_pair_firsts(found: list[_NoOp]) -> None:
+    """A pair's first node stays when another no-op now reads through to its output.
+
+    ``u = Unsqueeze(x); s = Squeeze(u); t = Unsqueeze(s)``: removing the Squeeze
+    pair would also drop ``u``, but ``t`` is itself the Unsqueeze of the squeezed
+    axes and is rewired to read ``u``, so ``u`` must stay.
+    """
+    owners = {item.also.node.output[0]: item for item in found if item.also is not None}
+    for item in found:
+        owner = owners.get(item.source)
+        if owner is not None and owner is not item:
+            owner.also = None
 
 
 def _resolve_chains(index: ModelIndex, found: list[_NoOp]) -> None:

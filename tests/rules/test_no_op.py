@@ -272,3 +272,21 @@ def test_squeeze_then_unsqueeze_of_the_same_axes() -> None:
 def test_squeeze_unsqueeze_left_alone(body: str) -> None:
     model = parse(f"g (float[2,1,3] x) => (float[?,?,?] y) {{\n {body}\n}}")
     assert check(model) == []
+
+
+def test_pair_first_node_stays_when_another_pair_reads_through_it() -> None:
+    """Found by the all-rules property test: Unsqueeze, Squeeze, Unsqueeze, Squeeze."""
+    model = parse(
+        """
+        g (float[3,3] x) => (float[3,3] v4, float[3,3] v5) {
+            axis0 = Constant <value = int64[1] {0}> ()
+            u0 = Unsqueeze (x, axis0)
+            v0 = Squeeze (u0, axis0)
+            v4 = Relu (v0)
+            u5 = Unsqueeze (v0, axis0)
+            v5 = Squeeze (u5, axis0)
+        }
+        """
+    )
+    fixed = fixed_ok(model)
+    assert "Squeeze" not in ops(fixed) or fixed.graph.output[1].name == "v5"
