@@ -31,9 +31,28 @@ CONSTANTS = {
     "shape9": np.array([9], np.int64),
     "axis0": np.array([0], np.int64),
     "idx1": np.array(1, np.int64),
+    "pads0": np.zeros(4, np.int64),
+    "zero_scalar": np.array(0.0, np.float32),
+    "starts0": np.array([0, 0], np.int64),
+    "ends_big": np.array([100, 100], np.int64),
 }
 BINARY = ("Add", "Sub", "Mul", "Div")
-UNARY = ("Relu", "Neg", "Identity", "Transpose", "CastSame", "ReshapeRound", "SqueezeRound")
+UNARY = (
+    "Relu",
+    "Neg",
+    "Identity",
+    "Transpose",
+    "CastSame",
+    "ReshapeRound",
+    "SqueezeRound",
+    "Dropout",
+    "ExpandSame",
+    "ConcatOne",
+    "PadZero",
+    "SliceAll",
+    "ConstantCopy",
+    "IfOuter",
+)
 
 
 @st.composite
@@ -70,6 +89,45 @@ def random_models(draw: st.DrawFn) -> onnx.ModelProto:
         elif op == "SqueezeRound":
             nodes.append(helper.make_node("Unsqueeze", [a, constant("axis0")], [f"u{i}"]))
             nodes.append(helper.make_node("Squeeze", [f"u{i}", constant("axis0")], [out]))
+        elif op == "Dropout":
+            nodes.append(helper.make_node("Dropout", [a], [out], name=f"n{i}"))
+        elif op == "ExpandSame":
+            nodes.append(helper.make_node("Expand", [a, constant("shape33")], [out]))
+        elif op == "ConcatOne":
+            nodes.append(helper.make_node("Concat", [a], [out], axis=0))
+        elif op == "PadZero":
+            nodes.append(helper.make_node("Pad", [a, constant("pads0")], [out]))
+        elif op == "SliceAll":
+            nodes.append(
+                helper.make_node("Slice", [a, constant("starts0"), constant("ends_big")], [out])
+            )
+        elif op == "ConstantCopy":  # a Constant node holding a copy of an initializer
+            value = numpy_helper.from_array(CONSTANTS["w"], "")
+            nodes.append(helper.make_node("Constant", [], [f"k{i}"], value=value))
+            nodes.append(helper.make_node("Add", [a, f"k{i}"], [out]))
+        elif op == "IfOuter":  # a subgraph reading outer values, and an outer constant
+            b = draw(st.sampled_from(floats))
+            then_graph = helper.make_graph(
+                [helper.make_node("Mul", [a, constant("w")], ["t_out"])],
+                f"then{i}",
+                [],
+                [helper.make_tensor_value_info("t_out", TensorProto.FLOAT, SHAPE)],
+            )
+            else_graph = helper.make_graph(
+                [helper.make_node("Identity", [b], ["e_out"])],
+                f"else{i}",
+                [],
+                [helper.make_tensor_value_info("e_out", TensorProto.FLOAT, SHAPE)],
+            )
+            then_graph.node[0].output[0] = then_graph.output[0].name = f"t{i}"
+            else_graph.node[0].output[0] = else_graph.output[0].name = f"e{i}"
+            nodes.append(helper.make_node("ReduceSum", [a], [f"r{i}"], keepdims=0))
+            nodes.append(helper.make_node("Greater", [f"r{i}", constant("zero_scalar")], [f"p{i}"]))
+            nodes.append(
+                helper.make_node(
+                    "If", [f"p{i}"], [out], then_branch=then_graph, else_branch=else_graph
+                )
+            )
         elif op == "ShapeArith":  # Shape -> Gather -> Cast -> Mul: folds to a constant
             nodes.append(helper.make_node("Shape", [a], [f"s{i}"]))
             nodes.append(helper.make_node("Gather", [f"s{i}", constant("idx1")], [f"g{i}"]))
