@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import onnx
 
 from onnxslim_lint.config import Settings, apply_overrides, settings_for
-from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.findings import Finding
 
 if TYPE_CHECKING:
     from onnxslim_lint.fixing.verify import VerifyReport
@@ -62,11 +62,18 @@ def check(
     settings: Settings | None = None,
 ) -> list[Finding]:
     """Findings for a model file or an in-memory model (nothing is changed)."""
-    from onnxslim_lint.pipeline import RunOptions, check_model, process_file, rules_for
+    from onnxslim_lint.pipeline import (
+        RunOptions,
+        check_model,
+        process_file,
+        rule_options,
+        rules_for,
+    )
 
     if isinstance(model, onnx.ModelProto):
         resolved = _settings(None, select, ignore, settings)
-        return check_model(model, rules_for(Path("<model>"), resolved), "<model>")
+        rules = rules_for(Path("<model>"), resolved)
+        return check_model(model, rules, "<model>", options=rule_options(resolved))
     path = Path(model)
     resolved = _settings(path.resolve().parent, select, ignore, settings)
     result = process_file(path, resolved, RunOptions())
@@ -93,7 +100,9 @@ def fix(
     from onnxslim_lint.pipeline import (
         RunOptions,
         check_model,
+        fix_policy,
         process_file,
+        rule_options,
         rules_for,
         verify_settings,
     )
@@ -110,13 +119,15 @@ def fix(
         return process_file(path, resolved, options)
     resolved = _settings(None, select, ignore, settings)
     rules = rules_for(Path("<model>"), resolved)
-    allow_numeric = unsafe_fixes or resolved.unsafe_fixes
+    options = rule_options(resolved)
     loop = apply_fixes(
         model,
         rules,
-        may_fix=lambda f: f.safety is FixSafety.EXACT or allow_numeric,
+        may_fix=fix_policy(resolved, unsafe_fixes or resolved.unsafe_fixes),
+        options=options,
     )
-    result = ModelFix(loop.model, loop.fixed, check_model(loop.model, rules, "<model>"))
+    remaining = check_model(loop.model, rules, "<model>", options=options)
+    result = ModelFix(loop.model, loop.fixed, remaining)
     if verify and loop.changed:
         from onnxslim_lint.fixing.verify import verify_models
 

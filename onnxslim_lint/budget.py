@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from onnxslim_lint.findings import Finding, Location, format_bytes
 from onnxslim_lint.gitbase import BaseRevision
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.size_growth import SizeGrowth
+from onnxslim_lint.sizes import SIZE_HELP, parse_size
 
 __all__ = [
     "BUDGET_CODES",
@@ -45,46 +45,14 @@ __all__ = [
     "SizeInfo",
     "budget_findings",
     "measure",
-    "parse_size",
 ]
 
 BUDGET_CODES = frozenset({ModelSize.code, SizeGrowth.code})
 
-_UNITS = {
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 _KEYS = ("max-size", "max-growth", "max-growth-percent")
-_SIZE_HELP = 'a size: bytes as an integer, or a string like "50 MB", "1.5 GB" or "512 KiB"'
 
 
 # --------------------------------------------------------------------------- config
-
-
-def parse_size(value: object) -> int | None:
-    """Bytes for ``value`` (an integer >= 0 or "50 MB"-style text); None if invalid."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if not isinstance(value, str):
-        return None
-    match = _SIZE.match(value)
-    if match is None:
-        return None
-    number, unit = match.groups()
-    factor = _UNITS.get((unit or "b").lower())
-    if factor is None:
-        return None
-    return round(float(number) * factor)
 
 
 @dataclass(frozen=True)
@@ -130,7 +98,7 @@ def _parse_limits(table: Mapping[str, Any], where: str, section: str) -> dict[st
             size = parse_size(value)
             if size is None:
                 raise ConfigError(
-                    f"{where}: '{key}' in [{section}] must be {_SIZE_HELP}, got {_type_name(value)}"
+                    f"{where}: '{key}' in [{section}] must be {SIZE_HELP}, got {_type_name(value)}"
                 )
             parsed[key.replace("-", "_")] = size
         elif key == "max-growth-percent":

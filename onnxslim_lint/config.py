@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from onnxslim_lint.errors import ConfigError, UsageError
+from onnxslim_lint.sizes import SIZE_HELP, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,6 +97,9 @@ class Settings:
     exclude: tuple[str, ...] = ()
     extend_exclude: tuple[str, ...] = ()
     output_format: str | None = None
+    # The largest initializer constant or shape folding may create (None: no cap
+    # beyond "never grow the file"), like onnx-simplifier's --size-threshold.
+    max_folded_constant: int | None = None
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     config_path: Path | None = None
     root: Path | None = None
@@ -253,7 +257,15 @@ def _per_file_ignores(
 
 _Parser = Callable[[str, Any, _Source, str], Any]
 
+
 #: TOML key -> (Settings field, parser). ``verify`` and extra sections are handled apart.
+def _size(key: str, value: object, src: _Source, section: str = "") -> int:
+    size = parse_size(value)
+    if size is None:
+        raise _wrong(key, SIZE_HELP, value, src, section)
+    return size
+
+
 _TOP_KEYS: dict[str, tuple[str, _Parser]] = {
     "select": ("select", _str_list),
     "extend-select": ("extend_select", _str_list),
@@ -265,6 +277,7 @@ _TOP_KEYS: dict[str, tuple[str, _Parser]] = {
     "exclude": ("exclude", _str_list),
     "extend-exclude": ("extend_exclude", _str_list),
     "output-format": ("output_format", _output_format),
+    "max-folded-constant": ("max_folded_constant", _size),
 }
 
 

@@ -25,7 +25,7 @@ from onnxslim_lint.fixing.apply import apply_fixes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.load import LoadedModel, load_model
 from onnxslim_lint.model.read_errors import READ_ERRORS
-from onnxslim_lint.rules.base import CheckContext, Rule
+from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
 from onnxslim_lint.rules.registry import resolve_selectors, select_rules
 
 if TYPE_CHECKING:
@@ -136,13 +136,18 @@ def check_model(
     rules: Sequence[Rule],
     display: str,
     raw_views: Mapping[str, memoryview] | None = None,
+    options: RuleOptions = DEFAULT_OPTIONS,
 ) -> list[Finding]:
     index = ModelIndex.build(model, raw_views)
-    ctx = CheckContext(index, display)
+    ctx = CheckContext(index, display, options)
     findings: list[Finding] = []
     for rule in rules:
         findings.extend(rule.check(ctx))
     return findings
+
+
+def rule_options(settings: Settings) -> RuleOptions:
+    return RuleOptions(max_folded_constant=settings.max_folded_constant)
 
 
 def count_nodes(model: onnx.ModelProto) -> int:
@@ -163,7 +168,7 @@ def process_file(
         return result
     rules = rules_for(path, settings)
     unsafe = options.unsafe_fixes or settings.unsafe_fixes
-    findings = check_model(loaded.model, rules, display, loaded.raw_views)
+    findings = check_model(loaded.model, rules, display, loaded.raw_views, rule_options(settings))
     loaded.raw_views = {}  # release the file buffer before any fix
     result.findings = applicable(findings, settings, unsafe)
     if options.fix or options.diff:
@@ -185,7 +190,13 @@ def _fix(
         if options.output is not None and not options.diff:
             _copy_unchanged(loaded, options.output)
         return
-    loop = apply_fixes(loaded.model, rules, may_fix=may_fix, path=result.display)
+    loop = apply_fixes(
+        loaded.model,
+        rules,
+        may_fix=may_fix,
+        path=result.display,
+        options=rule_options(settings),
+    )
     fixed_model = loop.model
     report = FixReport(
         nodes_before=count_nodes(loaded.model),
@@ -241,7 +252,8 @@ def _fix(
     target.parent.mkdir(parents=True, exist_ok=True)
     write_model(fixed_model, target, external=external, replaces=replaces, serialized=payload)
     report.written = True
-    remaining = applicable(check_model(fixed_model, rules, result.display), settings, unsafe)
+    remaining = check_model(fixed_model, rules, result.display, options=rule_options(settings))
+    remaining = applicable(remaining, settings, unsafe)
     # What was reported before and is gone now, whichever rule's fix removed it
     # (a duplicate Constant merged away no longer needs constant-node, say).
     left = {finding.code for finding in remaining}

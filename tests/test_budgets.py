@@ -10,8 +10,8 @@ from pathlib import Path
 import ci_models
 import pytest
 
-from onnxslim_lint.budget import parse_size
 from onnxslim_lint.cli import main
+from onnxslim_lint.sizes import parse_size
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",

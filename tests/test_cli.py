@@ -390,3 +390,27 @@ def test_a_rule_bug_is_one_line_and_the_other_files_are_still_checked(
     lines = out.splitlines()
     assert any("a.onnx: OSL010 internal error IndexError" in line for line in lines)
     assert any("b.onnx: OSL101 [*]" in line for line in lines)
+
+
+def test_max_folded_constant_from_pyproject(tmp_path: Path, capsys) -> None:
+    weight = numpy_helper.from_array(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+            helper.make_node("MatMul", ["x", "wt"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, tmp_path / "m.onnx")
+    code, out, _ = _run(capsys, str(tmp_path / "m.onnx"), "--select", "OSL203")
+    assert ": OSL203 [*] 1 node computed from constants" in out
+    (tmp_path / "pyproject.toml").write_text('[tool.onnxslim-lint]\nmax-folded-constant = "1 kB"\n')
+    code, out, _ = _run(capsys, str(tmp_path / "m.onnx"), "--select", "OSL203")
+    assert code == 0 and "All checks passed!" in out
+    (tmp_path / "pyproject.toml").write_text('[tool.onnxslim-lint]\nmax-folded-constant = "lots"\n')
+    code, _, err = _run(capsys, str(tmp_path / "m.onnx"))
+    assert code == 2 and "max-folded-constant" in err

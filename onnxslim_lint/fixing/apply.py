@@ -16,7 +16,7 @@ import onnx
 from onnxslim_lint.errors import OnnxLintError
 from onnxslim_lint.findings import Finding, FixSafety
 from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.rules.base import CheckContext, Rule
+from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
 
 __all__ = ["FixLoopResult", "RuleError", "apply_fixes"]
 
@@ -53,6 +53,7 @@ def apply_fixes(
     *,
     may_fix: Callable[[Finding], bool] = lambda finding: finding.safety is FixSafety.EXACT,
     path: str = "<model>",
+    options: RuleOptions = DEFAULT_OPTIONS,
 ) -> FixLoopResult:
     """Fix a copy of ``model``; ``model`` itself is not changed."""
     work = onnx.ModelProto()
@@ -62,7 +63,7 @@ def apply_fixes(
     for round_number in range(1, MAX_ROUNDS + 1):
         changed = False
         for rule in rules:
-            for finding in rule.check(CheckContext(index, path)):
+            for finding in rule.check(CheckContext(index, path, options)):
                 if not finding.fixable or not may_fix(finding):
                     continue
                 before = _items(index)

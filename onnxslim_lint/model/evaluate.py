@@ -172,12 +172,14 @@ def plan_folds(
     seeds: Mapping[int, list[np.ndarray]] | None = None,
     *,
     constants: bool = True,
+    max_constant: int | None = None,
 ) -> list[FoldComponent]:
     """Components of main-graph nodes that fold into initializers without growing the file.
 
     ``seeds`` maps ``id(NodeRef)`` to the values of nodes known without evaluating
     their inputs (``Shape`` of a static value); with ``constants=False`` only
-    components holding a seed are kept.
+    components holding a seed are kept. No component creates an initializer larger
+    than ``max_constant`` bytes (the ``max-folded-constant`` setting).
     """
     seeds = seeds or {}
     if index.model.ir_version <= 3:
@@ -192,7 +194,9 @@ def plan_folds(
         components = _components(index, folded, values)
         if not constants:
             components = [c for c in components if any(id(r) in seeds for r in c.nodes)]
-        failing = [c for c in components if c.added_bytes > c.removed_bytes]
+        failing = [
+            c for c in components if c.added_bytes > c.removed_bytes or _too_large(c, max_constant)
+        ]
         if not failing:
             return [c for c in components if c.materialize or c.nodes]
         for comp in failing:
@@ -418,6 +422,12 @@ def _components(
                     comp.removed_bytes += _node_size_at_least(producer.node)
         result.append(comp)
     return result
+
+
+def _too_large(comp: FoldComponent, max_constant: int | None) -> bool:
+    if max_constant is None:
+        return False
+    return any(initializer_size(name, v) > max_constant for name, v in comp.materialize.items())
 
 
 def _varint_size(value: int) -> int:

@@ -20,15 +20,28 @@ import onnx
 from onnxslim_lint.findings import Finding, FixSafety, Location, format_bytes
 from onnxslim_lint.model.index import ModelIndex
 
-__all__ = ["CheckContext", "Rule", "plural"]
+__all__ = ["DEFAULT_OPTIONS", "CheckContext", "Rule", "RuleOptions", "plural"]
 
 MAX_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """Settings that change what rules find (from ``[tool.onnxslim-lint]``)."""
+
+    # Folding never creates an initializer larger than this (None: only the
+    # never-grow rule applies). Key ``max-folded-constant``.
+    max_folded_constant: int | None = None
+
+
+DEFAULT_OPTIONS = RuleOptions()
 
 
 @dataclass(frozen=True)
 class CheckContext:
     index: ModelIndex
     path: str = "<model>"
+    options: RuleOptions = DEFAULT_OPTIONS
 
 
 class Rule(ABC):

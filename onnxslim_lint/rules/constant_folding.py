@@ -49,6 +49,12 @@ class ConstantFolding(Rule):
     ## Fix safety
     Exact: the allowlisted ops give the same bits in the evaluator (onnx's reference
     implementation) as in any runtime; the result keeps the node's output type.
+
+    ## Options
+    ``max-folded-constant`` in ``[tool.onnxslim-lint]`` (a size, e.g. ``"1 MB"``):
+    no fold creates an initializer larger than this, even when it saves bytes, the
+    way onnx-simplifier's ``--size-threshold`` keeps large constants computed at
+    run time. Default: no cap beyond never growing the file.
     """
 
     code = "OSL203"
@@ -61,7 +67,9 @@ class ConstantFolding(Rule):
         index = ctx.index
         if index.model.ir_version <= 3 or not _has_candidate(index):
             return []
-        return _report(self, ctx, plan_folds(index), "constant")
+        return _report(
+            self, ctx, plan_folds(index, max_constant=ctx.options.max_folded_constant), "constant"
+        )
 
     def fix(self, index: ModelIndex, finding: Finding) -> bool:
         return apply_folds(index, finding.plan)  # type: ignore[arg-type]

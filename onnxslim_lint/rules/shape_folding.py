@@ -43,6 +43,12 @@ class ShapeFolding(Rule):
 
     ## Fix safety
     Exact: the shape of a statically shaped value is the same on every run.
+
+    ## Options
+    ``max-folded-constant`` in ``[tool.onnxslim-lint]`` (a size, e.g. ``"1 MB"``):
+    no fold creates an initializer larger than this, even when it saves bytes, the
+    way onnx-simplifier's ``--size-threshold`` keeps large constants computed at
+    run time. Default: no cap beyond never growing the file.
     """
 
     code = "OSL204"
@@ -88,7 +94,12 @@ class ShapeFolding(Rule):
                 seeds[id(ref)] = [value]
         if not seeds:
             return []
-        return _report(self, ctx, plan_folds(index, seeds, constants=False), "static shape")
+        return _report(
+            self,
+            ctx,
+            plan_folds(index, seeds, constants=False, max_constant=ctx.options.max_folded_constant),
+            "static shape",
+        )
 
     def fix(self, index: ModelIndex, finding: Finding) -> bool:
         return apply_folds(index, finding.plan)  # type: ignore[arg-type]

@@ -165,3 +165,28 @@ def test_shared_constant_stays_for_its_other_reader() -> None:
 )
 def test_initializer_size_is_exact_without_converting(value: np.ndarray, name: str) -> None:
     assert initializer_size(name, value) == numpy_helper.from_array(value, name).ByteSize()
+
+
+def test_max_folded_constant_caps_what_a_fold_may_create() -> None:
+    """``max-folded-constant``: a Transpose of a 64x64 weight folds only under the cap."""
+    from onnxslim_lint.rules.base import RuleOptions
+
+    weight = numpy_helper.from_array(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+            helper.make_node("MatMul", ["x", "wt"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    index = ModelIndex.build(model)
+    (finding,) = ConstantFolding().check(CheckContext(index, "m"))
+    assert finding.nodes == 1
+    capped = CheckContext(index, "m", RuleOptions(max_folded_constant=1000))
+    assert ConstantFolding().check(capped) == []
+    roomy = CheckContext(index, "m", RuleOptions(max_folded_constant=64 * 64 * 4 + 100))
+    assert len(ConstantFolding().check(roomy)) == 1
