@@ -197,6 +197,10 @@ def _fix(
         path=result.display,
         options=rule_options(settings),
     )
+    if not loop.changed:  # every fix found nothing left to do: the file stays as it is
+        if options.output is not None and not options.diff:
+            _copy_unchanged(loaded, options.output)
+        return
     fixed_model = loop.model
     report = FixReport(
         nodes_before=count_nodes(loaded.model),
