@@ -36,6 +36,7 @@ __all__ = [
     "assert_fix_ok",
     "assert_untouched",
     "check",
+    "exact_fix_ok",
     "fix_both",
     "initializer_names",
     "location_names",
@@ -134,6 +135,13 @@ def assert_fix_ok(
     assert check_interface(original, fixed) is None
     if run:
         verified(original, fixed)
+
+
+def exact_fix_ok(rule: type[Rule], model: onnx.ModelProto) -> onnx.ModelProto:
+    """Fix ``model`` with the rule alone and check the result end to end (bit-exact)."""
+    fixed = fix_both(rule, model)
+    assert_fix_ok(rule, model, fixed)
+    return fixed
 
 
 def assert_untouched(rule: type[Rule], model: onnx.ModelProto) -> None:

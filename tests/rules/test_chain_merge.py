@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import graphs
 import onnx
 import pytest
+from graphs import parse
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
-from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.chain_merge import ChainMerge
 
-
-def parse(text: str, opset: int = 17) -> onnx.ModelProto:
-    return onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
-
-
-def check(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
-    before = model.SerializeToString()
-    found = ChainMerge().check(CheckContext(ModelIndex.build(model), "m.onnx"))
-    assert model.SerializeToString() == before
-    return found
-
-
-def fixed_ok(model: onnx.ModelProto) -> onnx.ModelProto:
-    fixed = apply_fixes(model, [ChainMerge()]).model
-    assert check(fixed) == []
-    onnx.checker.check_model(fixed, full_check=True)
-    assert check_interface(model, fixed) is None
-    report = verify_models(model, fixed, exact=True)
-    assert report.passed, report
-    assert report.max_diff == 0.0
-    return fixed
+check = partial(graphs.check, ChainMerge)
+fixed_ok = partial(graphs.exact_fix_ok, ChainMerge)
 
 
 def ops(model: onnx.ModelProto) -> list[str]:
