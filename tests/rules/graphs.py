@@ -141,6 +141,7 @@ def exact_fix_ok(rule: type[Rule], model: onnx.ModelProto) -> onnx.ModelProto:
     """Fix ``model`` with the rule alone and check the result end to end (bit-exact)."""
     fixed = fix_both(rule, model)
     assert_fix_ok(rule, model, fixed)
+    assert fixed.ByteSize() <= model.ByteSize(), "the fix grew the model"
     return fixed
 
 

@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import graphs
 import numpy as np
 import onnx
 import pytest
+from graphs import parse
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
 from onnxslim_lint.model.evaluate import initializer_size
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.constant_folding import ConstantFolding
 
-
-def parse(text: str, opset: int = 17, ir: int = 8) -> onnx.ModelProto:
-    return onnx.parser.parse_model(f'<ir_version: {ir}, opset_import: ["" : {opset}]>\n' + text)
-
-
-def check(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
-    before = model.SerializeToString()
-    found = ConstantFolding().check(CheckContext(ModelIndex.build(model), "m.onnx"))
-    assert model.SerializeToString() == before
-    return found
-
-
-def fixed_ok(model: onnx.ModelProto) -> onnx.ModelProto:
-    fixed = apply_fixes(model, [ConstantFolding()]).model
-    assert check(fixed) == []
-    onnx.checker.check_model(fixed, full_check=True)
-    assert check_interface(model, fixed) is None
-    assert fixed.ByteSize() <= model.ByteSize()
-    report = verify_models(model, fixed, exact=True)
-    assert report.passed, report
-    assert report.max_diff == 0.0
-    return fixed
+check = partial(graphs.check, ConstantFolding)
+fixed_ok = partial(graphs.exact_fix_ok, ConstantFolding)
 
 
 def ops(model: onnx.ModelProto) -> list[str]:
@@ -133,7 +115,7 @@ def test_graph_output_and_overridable_initializers_are_left_alone() -> None:
 
 
 def test_ir3_is_skipped() -> None:
-    model = parse(SHAPE_CHAIN, opset=8, ir=3)
+    model = parse(SHAPE_CHAIN, opset=8, ir_version=3)
     assert check(model) == []
 
 

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import graphs
 import onnx
 import pytest
+from graphs import parse
 
 from onnxslim_lint.fixing.apply import apply_fixes
 from onnxslim_lint.fixing.verify import check_interface, verify_models
-from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.constant_node import ConstantNode
 
-
-def parse(text: str, ir: int = 8) -> onnx.ModelProto:
-    return onnx.parser.parse_model(f'<ir_version: {ir}, opset_import: ["" : 17]>\n' + text)
-
-
-def check(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
-    return ConstantNode().check(CheckContext(ModelIndex.build(model), "m.onnx"))
+check = partial(graphs.check, ConstantNode)
 
 
 def test_constants_become_initializers_and_verify_bit_exactly() -> None:
@@ -80,6 +76,6 @@ def test_ir3_models_are_left_alone() -> None:
             y = Add (x, c)
         }
         """,
-        ir=3,
+        ir_version=3,
     )
     assert check(model) == []
