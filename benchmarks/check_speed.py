@@ -23,6 +23,7 @@ import selectors
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,10 +31,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CORPUS = HERE / "corpus"
 RESULTS = HERE / "results"
+RUN_DIR = tempfile.gettempdir()
 
 CHILD = r"""
 import gc, json, statistics, sys, time
-what, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+what, path, n, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if what == "load":
     import onnx
     fn = lambda: onnx.load(path)
@@ -41,6 +43,10 @@ else:
     import onnxslim_lint
     fn = lambda: onnxslim_lint.check(path)
 times, extra = [], None
+for _ in range(warmup):  # not timed: the first call in a process pays imports and caches
+    r = fn()
+    del r
+    gc.collect()
 for _ in range(n):
     t = time.perf_counter()
     r = fn()
@@ -57,7 +63,9 @@ def run_measured(argv: list[str], timeout: float) -> tuple[float, int, str, int]
     """(wall seconds, the child's own peak RSS in bytes via os.wait4, output, exit code)."""
     t = time.perf_counter()
     if True:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+        # Not cwd=REPO: `python -m`/`-c` put the cwd first on sys.path, which would shadow
+        # a PYTHONPATH snapshot of the package with the live working tree.
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=RUN_DIR)
         chunks = []
         deadline = t + timeout
         sel = selectors.DefaultSelector()
@@ -101,7 +109,7 @@ def corpus_models(models: str | None, exporters: str | None) -> list[dict]:
     return out
 
 
-def measure(path: Path, repeat: int, timeout: float) -> dict:
+def measure(path: Path, repeat: int, timeout: float, warmup: int = 1) -> dict:
     # Warm the page cache in a child (`cat`): reading the file here would raise this
     # process's RSS high-water mark, which a vfork/exec'd child inherits in ru_maxrss.
     for p in [path, *path.parent.glob(path.name + "*.data")]:
@@ -109,7 +117,9 @@ def measure(path: Path, repeat: int, timeout: float) -> dict:
     row: dict = {"bytes": model_bytes(path)}
     py = sys.executable
     for what in ("load", "check"):
-        wall, rss, out, rc = run_measured([py, "-c", CHILD, what, str(path), str(repeat)], timeout)
+        wall, rss, out, rc = run_measured(
+            [py, "-c", CHILD, what, str(path), str(repeat), str(warmup)], timeout
+        )
         res = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
         if rc != 0 or not res:
             row[what] = None
@@ -170,6 +180,12 @@ def main() -> int:
     ap.add_argument("--models")
     ap.add_argument("--exporters")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed calls before the timed ones, in the same process (load and check alike)",
+    )
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--out", default=str(RESULTS / "check_speed.json"))
     a = ap.parse_args()
@@ -179,11 +195,15 @@ def main() -> int:
     for info in corpus_models(a.models, a.exporters):
         print(f"{info['key']}: measuring ...", flush=True)
         try:
-            row = measure(HERE / info["path"], a.repeat, a.timeout)
+            row = measure(HERE / info["path"], a.repeat, a.timeout, a.warmup)
         except subprocess.TimeoutExpired:
             row = {"bytes": model_bytes(HERE / info["path"]), "error": "timeout"}
         row.update(
-            model=info["model"], exporter=info["exporter"], time=time.strftime("%Y-%m-%d %H:%M:%S")
+            model=info["model"],
+            exporter=info["exporter"],
+            time=time.strftime("%Y-%m-%d %H:%M:%S"),
+            repeat=a.repeat,
+            warmup=a.warmup,
         )
         rows = [r for r in rows if (r["model"], r["exporter"]) != (info["model"], info["exporter"])]
         rows.append(row)

@@ -4,6 +4,8 @@ Tools (each in its own child process, in a fresh temporary working directory):
 
     osl-fix         python -m onnxslim_lint check --fix          (default: verified)
     osl-unsafe      python -m onnxslim_lint check --fix --unsafe-fixes
+    osl-meta        python -m onnxslim_lint check --select OSL107 --fix (metadata strip only)
+    osl-unsafe-meta python -m onnxslim_lint check --fix --unsafe-fixes --extend-select OSL107
     onnxslim        onnxslim IN OUT                               (pip install onnxslim)
     onnxsim         onnxsim IN OUT                                (pip install onnxsim)
     onnxoptimizer   onnxoptimizer.optimize(model)  default passes (pip install onnxoptimizer)
@@ -108,6 +110,11 @@ def _stats(path: Path) -> dict:
     }
 
 
+# At 47d2852, `--select OSL107 --fix` reports OSL107 but fixes nothing ("0 fixed"): the
+# default `fixable = ["ALL"]` does not include opt-in rules. Naming it makes it fixable.
+OPT_IN_FIXABLE = ["--config", 'fixable=["ALL", "OSL107"]']
+
+
 def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
     if tool == "osl-fix":
         return [PY, "-m", "onnxslim_lint", "check", "--fix", "--exit-zero", "--isolated", str(out)]
@@ -131,6 +138,35 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
             "check",
             "--fix",
             "--no-verify",
+            "--exit-zero",
+            "--isolated",
+            str(out),
+        ]
+    if tool == "osl-meta":  # only the opt-in OSL107 node-metadata fix: its bytes alone
+        return [
+            PY,
+            "-m",
+            "onnxslim_lint",
+            "check",
+            "--select",
+            "OSL107",
+            "--fix",
+            *OPT_IN_FIXABLE,
+            "--exit-zero",
+            "--isolated",
+            str(out),
+        ]
+    if tool == "osl-unsafe-meta":  # --fix --unsafe-fixes plus the opt-in OSL107
+        return [
+            PY,
+            "-m",
+            "onnxslim_lint",
+            "check",
+            "--fix",
+            "--unsafe-fixes",
+            "--extend-select",
+            "OSL107",
+            *OPT_IN_FIXABLE,
             "--exit-zero",
             "--isolated",
             str(out),
@@ -226,6 +262,19 @@ print(json.dumps(out))
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     )
     v["onnxslim-lint git"] = g.stdout.strip()
+    # Benchmarking a snapshot (PYTHONPATH=/tmp/snap with `git archive HEAD onnxslim_lint`
+    # and a COMMIT file) keeps a tree others are committing to from changing mid-run.
+    r = subprocess.run(
+        [PY, "-c", "import onnxslim_lint; print(onnxslim_lint.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    )
+    pkg = Path(r.stdout.strip()).parent
+    v["onnxslim-lint path"] = str(pkg)
+    commit = pkg.parent / "COMMIT"
+    if commit.exists():
+        v["onnxslim-lint git"] = commit.read_text().strip() + " (snapshot)"
     return v
 
 
@@ -260,9 +309,85 @@ def op_diff(ours: dict, peer: dict) -> str:
     return ", ".join(parts) or "same op counts"
 
 
+PEERS = ["onnxslim", "onnxsim", "onnxoptimizer", "torch-optimizer"]
+
+
+def _ok(r: dict | None, verified: bool = True) -> bool:
+    if not r or r.get("status") != "ok":
+        return False
+    return not verified or r.get("verify", {}).get("verdict") == "passed"
+
+
+def best_peer(row: dict, key: str = "nodes") -> tuple[str, dict] | None:
+    """The peer with the fewest nodes (ties: fewest bytes), or bytes (ties: nodes).
+
+    Only results that passed verification count.
+    """
+    cands = [(t, row["tools"][t]) for t in PEERS if _ok(row["tools"].get(t))]
+    if not cands:
+        return None
+    other = "bytes" if key == "nodes" else "nodes"
+    return min(cands, key=lambda tr: (tr[1][key], tr[1][other]))
+
+
+def summary(data: dict) -> str:
+    """Per model: ours (default, unsafe, unsafe+OSL107) vs the best verified peer."""
+    out = [
+        "| model | exporter | osl-fix nodes / MB | osl-unsafe nodes / MB "
+        "| osl-unsafe + OSL107 nodes / MB | best peer by nodes | best peer by bytes "
+        "| default ≤ best peer (nodes, bytes) | unsafe+OSL107 ≤ best peer (nodes, bytes) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def nb(r):
+        return f"{r['nodes']} / {r['bytes'] / 1e6:.2f}" if _ok(r, False) else "—"
+
+    def le(r, bn, bb):
+        if not _ok(r, False):
+            return "—"
+        a = "yes" if r["nodes"] <= bn[1]["nodes"] else "no"
+        b = "yes" if r["bytes"] <= bb[1]["bytes"] else "no"
+        return f"{a}, {b}"
+
+    for row in data["rows"]:
+        t = row["tools"]
+        bn, bb = best_peer(row, "nodes"), best_peer(row, "bytes")
+        if bn is None:
+            continue
+        fix, uns = t.get("osl-fix"), t.get("osl-unsafe")
+        um = t.get("osl-unsafe-meta") or uns
+        out.append(
+            f"| {row['model']} | {row['exporter']} | {nb(fix)} | {nb(uns)} | {nb(um)} "
+            f"| {bn[0]} {bn[1]['nodes']} / {bn[1]['bytes'] / 1e6:.2f} "
+            f"| {bb[0]} {bb[1]['nodes']} / {bb[1]['bytes'] / 1e6:.2f} "
+            f"| {le(fix, bn, bb)} | {le(um, bn, bb)} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def gaps(data: dict) -> str:
+    """Op-type count differences, ours → the best verified peer by nodes."""
+    out = []
+    for row in data["rows"]:
+        bn = best_peer(row, "nodes")
+        if bn is None:
+            continue
+        for tool in ("osl-fix", "osl-unsafe"):
+            ours = row["tools"].get(tool)
+            if not _ok(ours, False):
+                continue
+            d = op_diff(ours["ops"], bn[1]["ops"])
+            out.append(
+                f"- {row['model']} {row['exporter']}, {tool} {ours['nodes']} vs {bn[0]} "
+                f"{bn[1]['nodes']}: {d}"
+            )
+    return "\n".join(out) + "\n"
+
+
 def markdown(data: dict) -> str:
     rows = data["rows"]
-    tools = TOOLS + [t for t in ("osl-noverify",) if any(t in r["tools"] for r in rows)]
+    extra = ("osl-meta", "osl-unsafe-meta", "osl-noverify")
+    tools = TOOLS + [t for t in extra if any(t in r["tools"] for r in rows)]
     out = [
         "Each cell: nodes after / MB after / seconds / peak RSS MB / verified "
         "(✓ passed, ✗ failed, ? could not verify; max abs diff).",
@@ -295,6 +420,15 @@ def markdown(data: dict) -> str:
                     f"- **{r['model']} {r['exporter']}**, {t}: {ours['nodes']} → {p['nodes']} "
                     f"nodes: {op_diff(ours['ops'], p['ops'])}"
                 )
+    out += [
+        "",
+        "### Summary: ours vs the best verified peer",
+        "",
+        summary(data),
+        "### Op-type counts, ours → the best verified peer by nodes",
+        "",
+        gaps(data),
+    ]
     return "\n".join(out) + "\n"
 
 
