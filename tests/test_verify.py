@@ -651,3 +651,38 @@ def test_check_model_valid() -> None:
     assert message is not None
     assert "undefined_name" in message
     assert "\n" not in message
+
+
+def test_a_weight_made_constant_compares_bit_for_bit() -> None:
+    """Folding Transpose(W) into a constant W^T changes how onnxruntime runs MatMul
+    (constant weights are prepacked); verification turns prepacking off, so the
+    exact comparison sees the graphs' values, not kernel choices."""
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((768, 3072)).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16, 768])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16, 3072])
+    original = helper.make_model(
+        helper.make_graph(
+            [
+                helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+                helper.make_node("MatMul", ["x", "wt"], ["y"]),
+            ],
+            "g",
+            [x],
+            [y],
+            [numpy_helper.from_array(np.ascontiguousarray(weight.T), "w")],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    folded = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("MatMul", ["x", "wt"], ["y"])],
+            "g",
+            [x],
+            [y],
+            [numpy_helper.from_array(weight, "wt")],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    report = verify_models(original, folded, exact=True)
+    assert report.passed and report.max_diff == 0.0, report

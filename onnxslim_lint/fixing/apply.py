@@ -34,8 +34,6 @@ class FixLoopResult:
     applied: Counter[str] = field(default_factory=Counter)
     fixed: list[Finding] = field(default_factory=list)
     rounds: int = 0
-    # Codes of applied rules whose exact fix may still change a runtime's rounding.
-    not_bit_exact: set[str] = field(default_factory=set)
 
     @property
     def changed(self) -> bool:
@@ -44,7 +42,7 @@ class FixLoopResult:
     @property
     def exact(self) -> bool:
         """True when every applied fix promises bit-identical outputs."""
-        return not self.not_bit_exact and all(f.safety is FixSafety.EXACT for f in self.fixed)
+        return all(f.safety is FixSafety.EXACT for f in self.fixed)
 
 
 def apply_fixes(
@@ -74,8 +72,6 @@ def apply_fixes(
                 if modified:
                     changed = True
                     result.fixed.append(finding)
-                    if not rule.bit_exact:
-                        result.not_bit_exact.add(rule.code)
                     index = ModelIndex.build(work)
                     result.applied[rule.code] += _removed(before, _items(index))
                     break  # the index changed: the rule's other findings wait a round

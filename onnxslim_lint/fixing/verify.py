@@ -910,6 +910,11 @@ def _session(ort: Any, data: bytes) -> Any:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Kernels that prepack constant weights (MatMul, Conv) sum in another order
+    # than for the same weight computed at run time; a rewrite that turns a weight
+    # into a constant or back (folding a Transpose, tying weights) would then differ
+    # in the last bits. Without prepacking both graphs are computed alike.
+    options.add_session_config_entry("session.disable_prepacking", "1")
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

@@ -55,11 +55,6 @@ class Rule(ABC):
     # An opt-in rule runs only when selected by its exact code or name, never by
     # ``ALL`` or a prefix (for rules that change what a user may rely on).
     opt_in: ClassVar[bool] = False
-    # An exact fix gives bit-identical outputs in any runtime, and verification then
-    # compares bits. A rule whose fix is exact in value but changes how a runtime
-    # computes (a weight becomes a computed tensor, so kernels that prepack constant
-    # weights sum in another order) sets this False: verified within rtol/atol.
-    bit_exact: ClassVar[bool] = True
 
     @classmethod
     def explanation(cls) -> str:

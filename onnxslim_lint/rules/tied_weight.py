@@ -61,11 +61,11 @@ class TiedWeight(Rule):
     ``lm_head = Transpose(wte, perm=[1, 0])`` is added.
 
     ## Fix safety
-    Exact in value: a Transpose moves bits without computing anything, so every
-    reader sees the same tensor. Outputs may still differ in the last bits:
-    kernels that prepack a constant weight (onnxruntime's MatMul) sum in another
-    order once the weight is a computed tensor, so verification compares within
-    rtol/atol instead of bit for bit (GPT-2: 1.7e-6). The cost moves to run time:
+    Exact: a Transpose moves bits without computing anything, so every reader sees
+    the same tensor and the outputs are bit-identical. (A runtime that prepacks
+    constant weights may sum in another order once the weight is computed; the
+    verification runs onnxruntime without prepacking, so it compares the graphs,
+    not kernel choices.) The cost moves to run time:
     one Transpose of the tensor per call, unless the runtime folds it; onnxruntime
     constant-folds it once at session creation when graph optimizations are on
     (the default), so the model is smaller on disk and the same in memory after
@@ -77,9 +77,6 @@ class TiedWeight(Rule):
     summary = "An initializer stored again as another initializer's transpose"
     fix_title = "Replace the transposed copy with a Transpose of the kept initializer"
     safety = FixSafety.EXACT
-    # The weight becomes a computed tensor: onnxruntime's MatMul no longer prepacks
-    # it and sums in another order (differences of ~1e-6 seen on GPT-2).
-    bit_exact = False
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         ties = _plan(ctx.index)
