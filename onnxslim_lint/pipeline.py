@@ -93,8 +93,10 @@ def rules_for(path: Path, settings: Settings) -> list[Rule]:
 
 
 def fixable_codes(settings: Settings) -> set[str]:
-    fixable = resolve_selectors(("ALL",) if settings.fixable is None else settings.fixable)
-    return fixable - resolve_selectors(settings.unfixable)
+    fixable = resolve_selectors(
+        ("ALL",) if settings.fixable is None else settings.fixable, include_opt_in=True
+    )
+    return fixable - resolve_selectors(settings.unfixable, include_opt_in=True)
 
 
 def fix_policy(settings: Settings, unsafe: bool) -> Callable[[Finding], bool]:

@@ -414,3 +414,22 @@ def test_max_folded_constant_from_pyproject(tmp_path: Path, capsys) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.onnxslim-lint]\nmax-folded-constant = "lots"\n')
     code, _, err = _run(capsys, str(tmp_path / "m.onnx"))
     assert code == 2 and "max-folded-constant" in err
+
+
+def test_opt_in_rule_fixes_when_selected(tmp_path: Path, capsys) -> None:
+    """OSL107 is opt-in: never run by ALL, but fixed when selected by code."""
+    model = _clean_model()
+    model.graph.node[0].doc_string = "exported from x.py:12 " * 20
+    entry = model.graph.node[0].metadata_props.add()
+    entry.key, entry.value = "pkg.torch.onnx.stack_trace", "frame " * 40
+    source = tmp_path / "meta.onnx"
+    onnx.save(model, source)
+    size = source.stat().st_size
+    code, out, _ = _run(capsys, str(source))
+    assert code == 0 and "All checks passed!" in out
+    code, out, _ = _run(capsys, "--fix", "--select", "OSL107", str(source))
+    assert code == 0, out
+    assert "OSL107×1" in out and "verified" in out
+    assert source.stat().st_size < size
+    node = load_model(source).model.graph.node[0]
+    assert node.doc_string == "" and len(node.metadata_props) == 0

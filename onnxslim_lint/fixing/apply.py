@@ -73,7 +73,9 @@ def apply_fixes(
                     changed = True
                     result.fixed.append(finding)
                     index = ModelIndex.build(work)
-                    result.applied[rule.code] += _removed(before, _items(index))
+                    # a fix that removes no item (stripping metadata) counts its finding
+                    removed = _removed(before, _items(index))
+                    result.applied[rule.code] += removed or finding.count
                     break  # the index changed: the rule's other findings wait a round
         result.rounds = round_number
         if not changed:

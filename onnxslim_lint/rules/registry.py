@@ -82,19 +82,25 @@ FAMILIES: dict[str, str] = {
 DEFAULT_SELECT: tuple[str, ...] = ("ALL",)
 
 
-def _all_codes() -> list[str]:
-    return [rule.code for rule in ALL_RULES if not rule.opt_in]
+def _all_codes(include_opt_in: bool = False) -> list[str]:
+    return [rule.code for rule in ALL_RULES if include_opt_in or not rule.opt_in]
 
 
-def resolve_selectors(selectors: Iterable[str], *, what: str = "selector") -> set[str]:
-    """The rule codes a list of selectors stands for; an unknown selector is a UsageError."""
+def resolve_selectors(
+    selectors: Iterable[str], *, what: str = "selector", include_opt_in: bool = False
+) -> set[str]:
+    """The rule codes a list of selectors stands for; an unknown selector is a UsageError.
+
+    ``ALL`` and prefixes leave opt-in rules out unless ``include_opt_in`` (used for
+    ``fixable``: which rules run is up to ``select``, not to what may be fixed).
+    """
     codes: set[str] = set()
     by_name = {rule.name: rule.code for rule in ALL_RULES}
-    known = _all_codes() + list(READ_ERRORS)
+    known = _all_codes(include_opt_in) + list(READ_ERRORS)
     for raw in selectors:
         selector = raw.strip()
         if selector.upper() == "ALL":
-            codes.update(_all_codes())
+            codes.update(_all_codes(include_opt_in))
             continue
         if selector in by_name:
             codes.add(by_name[selector])
