@@ -21,6 +21,7 @@ from onnxslim_lint.rules.conv_add import ConvAdd
 from onnxslim_lint.rules.conv_bn import ConvBn
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
+from onnxslim_lint.rules.gelu import Gelu
 from onnxslim_lint.rules.identity_op import IdentityOp
 from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
 from onnxslim_lint.rules.model_size import ModelSize
@@ -69,6 +70,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ConvAdd,
     PadConv,
     MatMulAddGemm,
+    Gelu,
     NodeMetadata,
 )
 
