@@ -173,6 +173,19 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def code_under_test() -> str:
+    """Path of the onnxslim_lint the children import, plus the snapshot's COMMIT file."""
+    r = subprocess.run(
+        [sys.executable, "-c", "import onnxslim_lint; print(onnxslim_lint.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=RUN_DIR,
+    )
+    pkg = Path(r.stdout.strip()).parent
+    commit = pkg.parent / "COMMIT"
+    return f"{pkg} @ {commit.read_text().strip()}" if commit.exists() else str(pkg)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,6 +205,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(a.out)
     rows = json.loads(out.read_text()) if out.exists() else []
+    code = code_under_test()
     for info in corpus_models(a.models, a.exporters):
         print(f"{info['key']}: measuring ...", flush=True)
         try:
@@ -204,6 +218,7 @@ def main() -> int:
             time=time.strftime("%Y-%m-%d %H:%M:%S"),
             repeat=a.repeat,
             warmup=a.warmup,
+            code=code,
         )
         rows = [r for r in rows if (r["model"], r["exporter"]) != (info["model"], info["exporter"])]
         rows.append(row)

@@ -110,11 +110,6 @@ def _stats(path: Path) -> dict:
     }
 
 
-# At 47d2852, `--select OSL107 --fix` reports OSL107 but fixes nothing ("0 fixed"): the
-# default `fixable = ["ALL"]` does not include opt-in rules. Naming it makes it fixable.
-OPT_IN_FIXABLE = ["--config", 'fixable=["ALL", "OSL107"]']
-
-
 def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
     if tool == "osl-fix":
         return [PY, "-m", "onnxslim_lint", "check", "--fix", "--exit-zero", "--isolated", str(out)]
@@ -151,7 +146,6 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
             "--select",
             "OSL107",
             "--fix",
-            *OPT_IN_FIXABLE,
             "--exit-zero",
             "--isolated",
             str(out),
@@ -166,7 +160,6 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
             "--unsafe-fixes",
             "--extend-select",
             "OSL107",
-            *OPT_IN_FIXABLE,
             "--exit-zero",
             "--isolated",
             str(out),
