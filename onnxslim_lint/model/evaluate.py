@@ -83,10 +83,11 @@ EXACT_OPS = frozenset(
         "ReduceSum",
         "ReduceMax",
         "ReduceMin",
+        "CumSum",
     }
 )
 # Float reductions depend on the summation order: integers only.
-_INT_ONLY_OPS = frozenset({"ReduceProd", "ReduceSum", "Range"})
+_INT_ONLY_OPS = frozenset({"ReduceProd", "ReduceSum", "Range", "CumSum"})
 # Cast from float to an integer is implementation-defined out of range; keep it exact
 # by evaluating only finite in-range floats (checked in _values_ok).
 _DTYPES = frozenset(

@@ -172,3 +172,24 @@ def test_max_folded_constant_caps_what_a_fold_may_create() -> None:
     assert ConstantFolding().check(capped) == []
     roomy = CheckContext(index, "m", RuleOptions(max_folded_constant=64 * 64 * 4 + 100))
     assert len(ConstantFolding().check(roomy)) == 1
+
+
+@pytest.mark.parametrize(("dtype", "folds"), [("int64", True), ("float", False)])
+def test_cumsum_folds_for_integers_only(dtype: str, folds: bool) -> None:
+    """Integer CumSum is exact; a float one depends on the summation order."""
+    model = parse(
+        f"""
+        g ({dtype}[1,4] x) => ({dtype}[1,4] y) {{
+            c = Constant <value = {dtype}[1,4] {{1, 0, 1, 1}}> ()
+            axis = Constant <value = int64 {{1}}> ()
+            s = CumSum (c, axis)
+            y = Add (x, s)
+        }}
+        """,
+        opset=17,
+    )
+    found = check(model)
+    assert bool(found) == folds
+    if folds:
+        fixed = fixed_ok(model)
+        assert "CumSum" not in [n.op_type for n in fixed.graph.node]
