@@ -34,6 +34,8 @@ class DeadNode(Rule):
     - A node whose output a subgraph reads from the outer scope is live when that
       subgraph's node is.
     - Values named in training or quantization side tables are live.
+    - A custom-domain node with no outputs is live (it exists for a side effect),
+      and so is everything it reads.
     - Model-local functions are not removed, even when their last caller is: calls
       are counted in every graph and function.
 
@@ -115,9 +117,18 @@ def _dead_nodes(index: ModelIndex) -> list[NodeRef]:
 
 
 def _live_nodes(index: ModelIndex, scope: GraphScope) -> set[int]:
-    """ids of the NodeRefs of ``scope`` that some output of ``scope`` depends on."""
+    """ids of the NodeRefs of ``scope`` that some output of ``scope`` depends on.
+
+    A custom-domain node without outputs is live too: it can only be there for a
+    side effect of its runtime (logging, saving), which removing it would drop.
+    """
     pending = [*scope.output_names, *index.side_table_names]
     live: set[int] = set()
+    for ref in index.node_refs:
+        node = ref.node
+        if ref.scope is scope and node.domain not in ("", "ai.onnx") and not any(node.output):
+            live.add(id(ref))
+            pending.extend(index.reads_of_node(node))
     while pending:
         ref = index.producer.get(pending.pop())
         if ref is None or ref.scope is not scope or id(ref) in live:

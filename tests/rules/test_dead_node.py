@@ -334,3 +334,23 @@ def test_value_named_by_subgraph_quantization_annotation_stays():
     )
     model.graph.node[0].attribute[0].g.quantization_annotation.add(tensor_name="z")
     assert_untouched(RULE, model)
+
+
+def test_custom_node_without_outputs_is_kept_with_what_it_reads():
+    """A custom op with no outputs exists for a side effect (say, logging)."""
+    model = parse(
+        """
+        g (float[2] x) => (float[2] y) {
+            [relu] y = Relu (x)
+            [neg] n = Neg (x)
+        }
+        """,
+        extra=', "com.example" : 1',
+    )
+    model.graph.node.append(
+        onnx.helper.make_node("Log", ["n"], [], name="log", domain="com.example")
+    )
+    assert check(DeadNode, model) == []
+    model.graph.node[-1].output.append("unused")  # with an output nobody reads: dead
+    (finding,) = check(DeadNode, model)
+    assert sorted(location_names(finding, "node")) == ["log", "neg"]
