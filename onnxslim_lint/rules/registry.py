@@ -23,6 +23,7 @@ from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.gelu import Gelu
 from onnxslim_lint.rules.identity_op import IdentityOp
+from onnxslim_lint.rules.layer_norm import LayerNorm
 from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
@@ -71,6 +72,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     PadConv,
     MatMulAddGemm,
     Gelu,
+    LayerNorm,
     NodeMetadata,
 )
 
