@@ -33,6 +33,7 @@ CONSTANTS = {
     "idx1": np.array(1, np.int64),
     "pads0": np.zeros(4, np.int64),
     "zero_scalar": np.array(0.0, np.float32),
+    "half_scalar": np.array(0.5, np.float32),
     "starts0": np.array([0, 0], np.int64),
     "ends_big": np.array([100, 100], np.int64),
 }
@@ -52,6 +53,7 @@ UNARY = (
     "SliceAll",
     "ConstantCopy",
     "IfOuter",
+    "ReshapeAround",
 )
 
 
@@ -89,6 +91,13 @@ def random_models(draw: st.DrawFn) -> onnx.ModelProto:
         elif op == "SqueezeRound":
             nodes.append(helper.make_node("Unsqueeze", [a, constant("axis0")], [f"u{i}"]))
             nodes.append(helper.make_node("Squeeze", [f"u{i}", constant("axis0")], [out]))
+        elif op == "ReshapeAround":  # Reshape, elementwise ops, Reshape back
+            nodes.append(helper.make_node("Reshape", [a, constant("shape9")], [f"f{i}"]))
+            nodes.append(helper.make_node("Tanh", [f"f{i}"], [f"t{i}"]))
+            factor = draw(st.sampled_from(["half_scalar", "zero_scalar"]))
+            nodes.append(helper.make_node("Mul", [f"t{i}", constant(factor)], [f"m{i}"]))
+            nodes.append(helper.make_node("Add", [f"m{i}", f"f{i}"], [f"s{i}"]))
+            nodes.append(helper.make_node("Reshape", [f"s{i}", constant("shape33")], [out]))
         elif op == "Dropout":
             nodes.append(helper.make_node("Dropout", [a], [out], name=f"n{i}"))
         elif op == "ExpandSame":
