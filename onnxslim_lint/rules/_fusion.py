@@ -120,3 +120,43 @@ def rewire_output(index: ModelIndex, first: NodeRef, second: NodeRef, editor: Ed
     first.node.output[0] = second.node.output[0]
     editor.remove_node(second)
     forget(index, middle)
+
+
+def chain_next(index: ModelIndex, ref: NodeRef) -> NodeRef | None:
+    """The one main-graph node reading ``ref``'s single output, when nothing else reads
+    it (no graph output, no side table): the next link of a pattern being matched."""
+    if len(ref.node.output) != 1 or index.is_graph_output(ref.node.output[0]):
+        return None
+    reader = sole_reader(index, ref.node.output[0])
+    if reader is None or reader.scope is not index.main:
+        return None
+    return reader if reader.node.domain in ("", "ai.onnx") else None
+
+
+def other_input(ref: NodeRef | None, name: str) -> str | None:
+    """The input of a two-input node that is not ``name``."""
+    if ref is None or len(ref.node.input) != 2 or name not in ref.node.input:
+        return None
+    first, second = ref.node.input
+    return second if first == name else first
+
+
+def scalar(index: ModelIndex, name: str | None, kinds: str = "fiu") -> float | None:
+    """The value of a one-element constant (rank 0 or 1) of the given numpy kinds."""
+    value = index.constant_array(name) if name else None
+    if value is None or value.size != 1 or value.ndim > 1 or value.dtype.kind not in kinds:
+        return None
+    return float(value.reshape(-1)[0])
+
+
+def rewrite_as(
+    node: onnx.NodeProto, op_type: str, inputs: list[str], attributes: dict[str, object]
+) -> None:
+    """Turn ``node`` in place into ``op_type`` (default domain), keeping its outputs."""
+    node.op_type = op_type
+    node.domain = ""
+    del node.input[:]
+    node.input.extend(inputs)
+    del node.attribute[:]
+    for key, value in attributes.items():
+        node.attribute.append(onnx.helper.make_attribute(key, value))

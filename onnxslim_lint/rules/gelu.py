@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import onnx
-
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules._fusion import chain_next, other_input, rewrite_as, scalar
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 _SQRT2 = math.sqrt(2.0)
@@ -112,14 +111,8 @@ class Gelu(Rule):
     def fix(self, index: ModelIndex, finding: Finding) -> bool:
         editor = Editor(index)
         for match in finding.plan:  # type: ignore[attr-defined]
-            node = match.final.node
-            node.op_type = "Gelu"
-            node.domain = ""
-            del node.input[:]
-            node.input.append(match.x)
-            del node.attribute[:]
-            if match.approximate == "tanh":
-                node.attribute.append(onnx.helper.make_attribute("approximate", "tanh"))
+            approximate = {"approximate": "tanh"} if match.approximate == "tanh" else {}
+            rewrite_as(match.final.node, "Gelu", [match.x], approximate)
             for other in match.others:
                 editor.remove_node(other)
         editor.commit()
@@ -152,7 +145,7 @@ def _tanh_form(index: ModelIndex, tanh: NodeRef) -> _Gelu | None:
         cube = _producer(index, cube_name) if cube_name else None
         if cube is None or cube.node.op_type != "Pow" or not _sole_reader_is(index, cube, term):
             continue
-        if cube.node.input[0] != x or _scalar(index, cube.node.input[1]) != 3.0:
+        if cube.node.input[0] != x or scalar(index, cube.node.input[1]) != 3.0:
             continue
         return _finish(index, x, [cube, term, inner, scaled, tanh], tanh, "tanh")
     return None
@@ -176,15 +169,15 @@ def _finish(
 def _final_product(
     index: ModelIndex, x: str, chain: list[NodeRef], last: NodeRef, approximate: str
 ) -> _Gelu | None:
-    plus_one = _sole_reader(index, last)
+    plus_one = chain_next(index, last)
     if plus_one is None or _operand(index, plus_one, "Add", 1.0) != last.node.output[0]:
         return None
-    product = _sole_reader(index, plus_one)
+    product = chain_next(index, plus_one)
     if product is None or product.node.op_type != "Mul":
         return None
-    other = _other_input(product, plus_one.node.output[0])
+    other = other_input(product, plus_one.node.output[0])
     if other == x:  # (x * (1 + t)) * 0.5
-        half = _sole_reader(index, product)
+        half = chain_next(index, product)
         if half is None or _operand(index, half, "Mul", 0.5) != product.node.output[0]:
             return None
         return _Gelu(x, half, [*chain, plus_one, product], approximate)
@@ -203,22 +196,8 @@ def _producer(index: ModelIndex, name: str | None) -> NodeRef | None:
     return ref
 
 
-def _sole_reader(index: ModelIndex, ref: NodeRef) -> NodeRef | None:
-    """The one node reading ``ref``'s single output, which must not be a graph output."""
-    if len(ref.node.output) != 1:
-        return None
-    name = ref.node.output[0]
-    if index.is_graph_output(name) or name in index.side_table_names:
-        return None
-    uses = index.uses_of(name)
-    if len(uses) != 1 or uses[0].node is None or uses[0].scope is not index.main:
-        return None
-    reader = uses[0].node
-    return reader if reader.node.domain in ("", "ai.onnx") else None
-
-
 def _sole_reader_is(index: ModelIndex, ref: NodeRef, reader: NodeRef) -> bool:
-    return _sole_reader(index, ref) is reader
+    return chain_next(index, ref) is reader
 
 
 def _operand(index: ModelIndex, ref: NodeRef, op: str, constant: float) -> str | None:
@@ -229,21 +208,7 @@ def _operand(index: ModelIndex, ref: NodeRef, op: str, constant: float) -> str |
         return None
     orders = [(0, 1), (1, 0)] if op in ("Add", "Mul") else [(0, 1)]
     for value, const in orders:
-        number = _scalar(index, node.input[const])
+        number = scalar(index, node.input[const])
         if number is not None and math.isclose(number, constant, rel_tol=1e-5, abs_tol=1e-7):
             return node.input[value]
     return None
-
-
-def _other_input(node: NodeRef, name: str) -> str | None:
-    inputs = list(node.node.input)
-    if len(inputs) != 2 or name not in inputs:
-        return None
-    return inputs[1] if inputs[0] == name else inputs[0]
-
-
-def _scalar(index: ModelIndex, name: str) -> float | None:
-    value = index.constant_array(name) if name else None
-    if value is None or value.size != 1 or value.ndim > 1 or value.dtype.kind not in "fiu":
-        return None
-    return float(value.reshape(-1)[0])

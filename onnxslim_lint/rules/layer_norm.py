@@ -9,6 +9,7 @@ import onnx
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules._fusion import chain_next, other_input, rewrite_as, scalar
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 
@@ -98,14 +99,9 @@ class LayerNorm(Rule):
     def fix(self, index: ModelIndex, finding: Finding) -> bool:
         editor = Editor(index)
         for match in finding.plan:  # type: ignore[attr-defined]
-            node = match.final.node
-            node.op_type = "LayerNormalization"
-            node.domain = ""
-            del node.input[:]
-            node.input.extend([match.x, match.scale, *([match.bias] if match.bias else [])])
-            del node.attribute[:]
-            node.attribute.append(onnx.helper.make_attribute("axis", -1))
-            node.attribute.append(onnx.helper.make_attribute("epsilon", match.epsilon))
+            inputs = [match.x, match.scale, *([match.bias] if match.bias else [])]
+            attributes = {"axis": -1, "epsilon": match.epsilon}
+            rewrite_as(match.final.node, "LayerNormalization", inputs, attributes)
             for other in match.others:
                 editor.remove_node(other)
         editor.commit()
@@ -128,28 +124,30 @@ def _match(index: ModelIndex, mean: NodeRef) -> _LayerNorm | None:
     divide = next((u for u in users if u.node.op_type == "Div"), None)
     if len(users) != 2 or square is None or divide is None:
         return None
-    variance = _only_reader(index, square)
+    variance = chain_next(index, square)
     if variance is None or variance.node.op_type != "ReduceMean":
         return None
     if not _last_axis_mean(index, variance):
         return None
-    plus_eps = _only_reader(index, variance)
-    epsilon_name = _other(plus_eps, variance.node.output[0]) if plus_eps else None
-    epsilon = _scalar(index, epsilon_name) if plus_eps and plus_eps.node.op_type == "Add" else None
+    plus_eps = chain_next(index, variance)
+    epsilon_name = other_input(plus_eps, variance.node.output[0]) if plus_eps else None
+    epsilon = (
+        scalar(index, epsilon_name, "f") if plus_eps and plus_eps.node.op_type == "Add" else None
+    )
     if epsilon is None or epsilon < 0:
         return None
-    root = _only_reader(index, plus_eps)  # type: ignore[arg-type]
-    if root is None or root.node.op_type != "Sqrt" or _only_reader(index, root) is not divide:
+    root = chain_next(index, plus_eps)  # type: ignore[arg-type]
+    if root is None or root.node.op_type != "Sqrt" or chain_next(index, root) is not divide:
         return None
     if list(divide.node.input) != [centered, root.node.output[0]]:
         return None
-    scaled = _only_reader(index, divide)
-    scale = _other(scaled, divide.node.output[0]) if scaled else None
+    scaled = chain_next(index, divide)
+    scale = other_input(scaled, divide.node.output[0]) if scaled else None
     if scaled is None or scaled.node.op_type != "Mul" or not _channel_vector(index, x, scale):
         return None
     chain = [mean, sub, square, variance, plus_eps, root, divide]
-    shifted = _only_reader(index, scaled)
-    bias = _other(shifted, scaled.node.output[0]) if shifted else None
+    shifted = chain_next(index, scaled)
+    bias = other_input(shifted, scaled.node.output[0]) if shifted else None
     if shifted is not None and shifted.node.op_type == "Add" and _channel_vector(index, x, bias):
         final, others = shifted, [*chain, scaled]
     else:
@@ -176,26 +174,15 @@ def _readers(index: ModelIndex, ref: NodeRef) -> list[NodeRef]:
     return list(unique.values())
 
 
-def _only_reader(index: ModelIndex, ref: NodeRef) -> NodeRef | None:
-    readers = _readers(index, ref)
-    if len(readers) != 1 or len(index.uses_of(ref.node.output[0])) != 1:
-        return None
-    reader = readers[0]
-    return reader if reader.node.domain in ("", "ai.onnx") else None
-
-
-def _other(ref: NodeRef | None, name: str) -> str | None:
-    if ref is None or len(ref.node.input) != 2 or name not in ref.node.input:
-        return None
-    first, second = ref.node.input
-    return second if first == name else first
-
-
 def _is_square(index: ModelIndex, ref: NodeRef, value: str) -> bool:
     node = ref.node
     if node.op_type == "Mul":
         return list(node.input) == [value, value]
-    return node.op_type == "Pow" and node.input[0] == value and _scalar(index, node.input[1]) == 2.0
+    return (
+        node.op_type == "Pow"
+        and node.input[0] == value
+        and scalar(index, node.input[1], "f") == 2.0
+    )
 
 
 def _last_axis_mean(index: ModelIndex, ref: NodeRef) -> bool:
@@ -228,10 +215,3 @@ def _channel_vector(index: ModelIndex, x: str, name: str | None) -> bool:
         and value.shape == (last,)
         and value.dtype == dtype
     )
-
-
-def _scalar(index: ModelIndex, name: str | None) -> float | None:
-    value = index.constant_array(name) if name else None
-    if value is None or value.size != 1 or value.ndim > 1 or value.dtype.kind != "f":
-        return None
-    return float(value.reshape(-1)[0])
