@@ -31,6 +31,7 @@ from onnxslim_lint.rules.node_metadata import NodeMetadata
 from onnxslim_lint.rules.pad_conv import PadConv
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.reshape_roundtrip import ReshapeRoundtrip
+from onnxslim_lint.rules.reshaped_transpose import ReshapedTranspose
 from onnxslim_lint.rules.sequence_split import SequenceSplit
 from onnxslim_lint.rules.shape_folding import ShapeFolding
 from onnxslim_lint.rules.size_growth import SizeGrowth
@@ -63,6 +64,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ConstantNode,
     SequenceSplit,
     ReshapeRoundtrip,
+    ReshapedTranspose,
     # Size budgets: no graph check; evaluated on the files by onnxslim_lint.budget.
     ModelSize,
     SizeGrowth,
