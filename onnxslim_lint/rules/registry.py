@@ -21,15 +21,16 @@ from onnxslim_lint.rules.conv_add import ConvAdd
 from onnxslim_lint.rules.conv_bn import ConvBn
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
+from onnxslim_lint.rules.exporter_metadata import ExporterMetadata
 from onnxslim_lint.rules.gelu import Gelu
 from onnxslim_lint.rules.identity_op import IdentityOp
 from onnxslim_lint.rules.layer_norm import LayerNorm
 from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
-from onnxslim_lint.rules.node_metadata import NodeMetadata
 from onnxslim_lint.rules.pad_conv import PadConv
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
+from onnxslim_lint.rules.redundant_value_info import RedundantValueInfo
 from onnxslim_lint.rules.reshape_roundtrip import ReshapeRoundtrip
 from onnxslim_lint.rules.reshaped_transpose import ReshapedTranspose
 from onnxslim_lint.rules.sequence_split import SequenceSplit
@@ -71,13 +72,14 @@ ALL_RULES: tuple[type[Rule], ...] = (
     UnusedFunction,
     UnusedOpsetImport,
     UnusedGraphInput,
+    RedundantValueInfo,
     ConvBn,
     ConvAdd,
     PadConv,
     MatMulAddGemm,
     Gelu,
     LayerNorm,
-    NodeMetadata,
+    ExporterMetadata,
 )
 
 FAMILIES: dict[str, str] = {
