@@ -23,6 +23,7 @@ import onnx
 from onnx import numpy_helper
 
 from onnxslim_lint.model.index import (
+    RANDOM_OPS,
     ModelIndex,
     NodeRef,
     has_subgraph,
@@ -30,7 +31,14 @@ from onnxslim_lint.model.index import (
 )
 from onnxslim_lint.model.load import data_nbytes
 
-__all__ = ["EXACT_OPS", "FoldComponent", "apply_folds", "evaluate_node", "plan_folds"]
+__all__ = [
+    "EXACT_OPS",
+    "ConeEvaluator",
+    "FoldComponent",
+    "apply_folds",
+    "evaluate_node",
+    "plan_folds",
+]
 
 # Ops whose evaluation on any input gives exactly what a runtime gives.
 EXACT_OPS = frozenset(
@@ -501,3 +509,157 @@ def apply_folds(index: ModelIndex, components: list[FoldComponent]) -> bool:
                 if values[position].name in materialized:
                     del values[position]
     return changed
+
+
+class ConeEvaluator:
+    """Values computed in memory from constants, for rules that only need to look at them.
+
+    A value qualifies when it is made, through main-graph default-domain nodes in
+    :data:`EXACT_OPS` (no subgraphs, no random ops), from constants alone: no graph
+    input and no overridable initializer anywhere in its cone. Nothing is written to
+    the model. Each cone is capped in nodes and in bytes (constants read plus values
+    made), and the whole evaluator in bytes kept, so a rule that asks about every
+    node of a large model stays cheap. Results are memoized: build one per index.
+    """
+
+    def __init__(
+        self,
+        index: ModelIndex,
+        *,
+        max_nodes: int = 64,
+        max_bytes: int = 16 * 1024 * 1024,
+        max_total_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.index = index
+        self.max_nodes = max_nodes
+        self.max_bytes = max_bytes
+        self.max_total_bytes = max_total_bytes
+        self._values: dict[str, np.ndarray] = {}
+        self._bad: set[str] = set()  # never computable: the cone reaches a non-constant
+        self._failed: set[str] = set()  # not computed (a cap, or evaluation refused)
+        self._spent = 0
+        self._shapes = None
+
+    def value(self, name: str) -> np.ndarray | None:
+        """The value of ``name`` if it is a constant or computable from constants."""
+        if not name or name in self._bad or name in self._failed:
+            return None
+        if name in self._values:
+            return self._values[name]
+        stored = self._stored(name)
+        if stored is not None:
+            return stored
+        order: list[NodeRef] = []
+        leaves: dict[str, int] = {}
+        if not self._gather(name, {}, order, leaves):
+            if name not in self._bad:
+                self._failed.add(name)
+            return None
+        budget = self.max_bytes - sum(leaves.values())
+        if budget < 0:
+            self._failed.add(name)
+            return None
+        for ref in order:
+            made = self._evaluate(ref, budget)
+            if made is None:
+                self._failed.add(name)
+                return None
+            budget -= made
+        return self._values.get(name)
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _stored(self, name: str) -> np.ndarray | None:
+        """A stored constant of the main graph (initializer or Constant node)."""
+        index = self.index
+        if index.defined_in.get(name) is not index.main:
+            return None
+        tensor = index.constant_tensor(name)
+        if tensor is None or tensor_nbytes(tensor) > self.max_bytes:
+            return None
+        return _const_value(index, name)
+
+    def _evaluable(self, ref: NodeRef | None) -> bool:
+        if ref is None or ref.scope is not self.index.main:
+            return False
+        node = ref.node
+        return (
+            node.domain in ("", "ai.onnx")
+            and node.op_type in EXACT_OPS
+            and node.op_type not in RANDOM_OPS
+            and not has_subgraph(node)
+            and bool(node.output)
+        )
+
+    def _gather(
+        self,
+        name: str,
+        seen: dict[int, NodeRef],
+        order: list[NodeRef],
+        leaves: dict[str, int],
+    ) -> bool:
+        """Collect the nodes to evaluate for ``name`` in topological order."""
+        if name in self._bad:
+            return False
+        if name in self._failed:
+            return False
+        if name in self._values:
+            leaves[name] = self._values[name].nbytes
+            return True
+        if name in leaves:
+            return True
+        stored = self._stored(name)
+        if stored is not None:
+            leaves[name] = stored.nbytes
+            return True
+        ref = self.index.producer.get(name)
+        if not self._evaluable(ref):
+            if ref is None or ref.node.op_type != "Constant":
+                self._bad.add(name)
+            return False
+        assert ref is not None
+        if id(ref) in seen:
+            return True
+        seen[id(ref)] = ref
+        if len(seen) > self.max_nodes:
+            return False
+        for source in ref.node.input:
+            if source and not self._gather(source, seen, order, leaves):
+                if source in self._bad:
+                    self._bad.add(name)
+                return False
+        order.append(ref)
+        return True
+
+    def _evaluate(self, ref: NodeRef, budget: int) -> int | None:
+        """Evaluate one node of a gathered cone; the bytes it made, or None."""
+        node = ref.node
+        outs = [o for o in node.output if o]
+        if all(o in self._values for o in outs):
+            return 0
+        if any(o in self._failed for o in outs):
+            return None
+        inputs: list[np.ndarray | None] = [
+            (self._values.get(n) if n in self._values else self._stored(n)) if n else None
+            for n in node.input
+        ]
+        if any(v is None for n, v in zip(node.input, inputs, strict=True) if n):
+            return None
+        estimate = _output_elements(node.op_type, inputs)
+        limit = min(budget, self.max_total_bytes - self._spent)
+        if not _inputs_ok(node, inputs) or (estimate is not None and estimate * 8 > limit):
+            self._failed.update(outs)
+            return None
+        result = evaluate_node(node, inputs, self.index.opsets)
+        if result is not None:
+            if self._shapes is None:
+                self._shapes = self.index.inferred_shapes()
+            if len(result) != len(outs) or not _matches_inference(node, result, self._shapes):
+                result = None
+        made = 0 if result is None else sum(v.nbytes for v in result)
+        if result is None or made > limit:
+            self._failed.update(outs)
+            return None
+        self._spent += made
+        self._values.update(zip(outs, result, strict=True))
+        return made

@@ -10,6 +10,7 @@ from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor, can_bypass
+from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
@@ -59,7 +60,18 @@ class NoOp(Rule):
     - ``Squeeze`` of the axes the ``Unsqueeze`` right before it added, and
       ``Unsqueeze`` of the axes the ``Squeeze`` right before it removed;
     - ``x * 1``, ``x / 1``, ``x - 0`` and ``x + (-0.0)`` (for integers ``x + 0``),
-      when the constant's broadcast leaves the shape of ``x`` unchanged.
+      when the constant's broadcast leaves the shape of ``x`` unchanged;
+    - ``x + 0.0`` and ``x - (-0.0)`` too when every reader of the result is a
+      ``Softmax``, ``Exp``, ``Cos`` or ``Cosh``: these cannot tell ``-0.0`` from
+      ``+0.0``, the only value the node changes.
+
+    The neutral operand may be a stored constant or a value computed from
+    constants alone by exact ops (``Where``, ``Expand``, comparisons, ``Range``...:
+    the ones constant folding evaluates), such as the all-zero attention mask
+    ``Where(all_true, 0.0, -inf)`` the dynamo exporter adds before each
+    ``Softmax``. That value is computed in memory only to look at it, never
+    written to the model: the node reading it is bypassed, and the nodes that made
+    it, once nothing else reads them, are dead code that OSL102 removes.
 
     ## Why is this bad?
     Exporters trace framework code that is generic over shapes and types, so a
@@ -73,6 +85,14 @@ class NoOp(Rule):
       stale annotation is never trusted; symbolic dims are not equal to anything.
     - ``x + 0.0`` with a positive zero: it turns ``-0.0`` into ``+0.0``, so it is not
       an identity (``x + (-0.0)`` and ``x - 0.0`` are). ``x - (-0.0)`` likewise.
+      Unless every reader is one of the sign-blind ops above, in the same graph:
+      not when the result is a graph output, is read inside a subgraph or by
+      anything else (``Relu``, ``LogSoftmax``, ``Abs``, ``MatMul``... keep or may
+      keep the sign of a zero).
+    - A computed operand whose cone reads a graph input or an overridable
+      initializer, or holds an op outside the exact set (``MatMul``, random ops,
+      subgraphs, another domain) or a subgraph node; and one that would take more
+      than 64 nodes or 16 MB to compute.
     - A neutral constant whose broadcast grows ``x`` (``x[3] * ones[2,3]``), or
       whose values or shape come from an overridable initializer (a graph input).
     - Reshape or Expand whose shape input is not a constant; Pad in a mode other
@@ -87,7 +107,9 @@ class NoOp(Rule):
 
     ## Fix safety
     Exact: each removed node returns its input bit for bit, ``-0.0`` and NaN
-    included.
+    included, except ``x + 0.0`` (or ``x - (-0.0)``) before sign-blind readers,
+    which differs only where ``x`` is ``-0.0``, a difference those readers cannot
+    see: the model's outputs stay bit for bit the same.
     """
 
     code = "OSL205"
@@ -112,8 +134,9 @@ class NoOp(Rule):
             return []
         found: list[_NoOp] = []
         claimed: set[int] = set()
+        computed = ConeEvaluator(index)
         for ref in candidates:
-            item = _no_op(index, ref)
+            item = _no_op(index, ref, computed)
             if item is None or id(ref) in claimed:
                 continue
             if item.also is not None and id(item.also) in claimed:
@@ -293,8 +316,10 @@ def _opset(index: ModelIndex) -> int:
     return index.opsets.get("", 1)
 
 
-def _no_op(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+def _no_op(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -> _NoOp | None:
     op = ref.node.op_type
+    if op in _ARITH:
+        return _arith(index, ref, computed)
     handler = _HANDLERS.get(op)
     if handler is None:
         return None
@@ -527,34 +552,95 @@ _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 _INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
 
 
-def _arith(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
+_ARITH = frozenset({"Mul", "Div", "Sub", "Add"})
+
+# Ops whose outputs are the same whether an input zero is -0.0 or +0.0, so an
+# ``x + (+0.0)`` that only feeds them may go (it changes nothing but a zero's sign):
+# - Exp, Cos, Cosh: even at zero, exp(-0) = exp(+0) = 1, cos(-0) = cos(+0) = 1 and
+#   cosh likewise; every other input value is left as it was;
+# - Softmax: exp(x - max) / sum. A zero input changes ``x - max`` only when max is
+#   itself a zero, and then ``x - max`` is a zero too, whose exp is 1 either way; a
+#   max that is a zero (of either sign) changes no ``x - max`` of a nonzero x. Each
+#   exp, the sum and the quotient are therefore the same; a runtime that skips the
+#   max subtraction (or subtracts log(sum) too) still takes exp of equal values or
+#   of zeros. The output is never -0.0 (exp is > 0 or underflows to +0.0).
+# Left out on purpose: LogSoftmax (x - max - log(sum) is ±0 when the row is one
+# zero), Abs (a branch ``x < 0 ? -x : x`` returns -0.0 for -0.0), Sqrt, Relu, Gelu,
+# Erf, Tanh, Mul, MatMul, Add (all pass a zero's sign on).
+_SIGN_BLIND = frozenset({"Softmax", "Exp", "Cos", "Cosh"})
+
+
+def _arith(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -> _NoOp | None:
     op = ref.node.op_type
     if len(ref.node.input) != 2 or not ref.node.input[1]:
         return None
     pairs = [(0, 1), (1, 0)] if op in ("Mul", "Add") else [(0, 1)]
     for x_slot, c_slot in pairs:
         x, c = ref.node.input[x_slot], ref.node.input[c_slot]
-        value = _const(index, c)
-        if value is None:
-            continue
         elem = _elem(index, x)
         dims = _dims(index, x)
         if not elem or dims is None or elem not in _FLOAT_TYPES | _INT_TYPES:
             continue
         if _elem(index, c) != elem:
             continue
+        value = _const(index, c)
+        stored = value is not None
+        if value is None:
+            # made from constants by exact ops (the mask the dynamo exporter
+            # builds for attention): looked at, never materialized
+            value = computed.value(c)
+        if value is None:
+            continue
         if not _broadcast_keeps(dims, tuple(value.shape)):
             continue
-        if not _neutral(op, value, elem in _FLOAT_TYPES):
+        is_float = elem in _FLOAT_TYPES
+        if _neutral(op, value, is_float):
+            sign_note = ""
+        elif is_float and op in ("Add", "Sub") and _zeros(value):
+            readers = _sign_blind_readers(index, ref)
+            if not readers:
+                continue
+            sign_note = f", read only by {', '.join(readers)}"
+        else:
             continue
-        return _NoOp(ref, x, why=f"{op.lower()} by a neutral constant")
+        if stored:
+            why = f"{op.lower()} by a neutral constant"
+        else:
+            kind = "one" if op in ("Mul", "Div") else "zero"
+            why = f"{op.lower()} {'by' if kind == 'one' else 'of'} a computed {kind}"
+        return _NoOp(ref, x, why=why + sign_note)
     return None
+
+
+def _zeros(value: np.ndarray) -> bool:
+    return bool(np.all(value == 0))
+
+
+def _sign_blind_readers(index: ModelIndex, ref: NodeRef) -> list[str]:
+    """The op types reading the node's output if none can tell -0.0 from +0.0, else [].
+
+    Only plain node inputs of the same graph count: not a graph output, not a read
+    from inside a subgraph, not a name a side table mentions.
+    """
+    out = ref.node.output[0]
+    if index.is_graph_output(out) or out in index.side_table_names:
+        return []
+    uses = index.uses_of(out)
+    if not uses or not all(
+        use.node is not None
+        and use.scope is ref.scope
+        and use.node.node.domain in ("", "ai.onnx")
+        and use.node.node.op_type in _SIGN_BLIND
+        for use in uses
+    ):
+        return []
+    return sorted({use.node.node.op_type for use in uses if use.node is not None})
 
 
 def _neutral(op: str, value: np.ndarray, is_float: bool) -> bool:
     if op in ("Mul", "Div"):
         return bool(np.all(value == 1))
-    if not np.all(value == 0):
+    if not _zeros(value):
         return False
     if not is_float:
         return True
@@ -575,8 +661,4 @@ _HANDLERS = {
     "Concat": _concat,
     "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze,
-    "Mul": _arith,
-    "Div": _arith,
-    "Sub": _arith,
-    "Add": _arith,
 }

@@ -274,3 +274,278 @@ def test_pair_first_node_stays_when_another_pair_reads_through_it() -> None:
     # v5 is a graph output fed from the graph input through the pair: one pair stays
     assert ops(fixed) == ["Constant", "Unsqueeze", "Relu", "Squeeze"]
     assert list(fixed.graph.node[2].input) == ["x"]
+
+
+# -- computed neutral operands and sign-blind readers ------------------------------
+
+MASK_SHAPE = [1, 1, 8, 8]
+SCORES = [1, 2, 8, 8]
+
+
+def _default_rules():  # type: ignore[no-untyped-def]
+    from onnxslim_lint.rules.registry import select_rules
+
+    return [rule() for rule in select_rules(None)]
+
+
+def _attention(
+    mask: np.ndarray | None = None,
+    *,
+    readers: tuple[str, ...] = ("Softmax",),
+    output_too: bool = False,
+    mask_is_input: bool = False,
+    scores_input: bool = False,
+    cone: list[onnx.NodeProto] | None = None,
+    cone_inputs: tuple[str, ...] = (),
+) -> onnx.ModelProto:
+    """``y = Softmax(MatMul(q, k) + Where(mask, 0.0, -3.4e38))``, as the dynamo export.
+
+    ``mask`` is a bool initializer (all True by default); ``cone`` replaces it by
+    nodes computing ``mask``, which may read the bool graph inputs ``cone_inputs``.
+    With ``scores_input`` the scores are a graph input.
+    """
+    mask = np.ones(MASK_SHAPE, np.bool_) if mask is None else mask
+    inits = [
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(np.array(-3.4e38, np.float32), "low"),
+    ]
+    inputs = []
+    nodes: list[onnx.NodeProto] = []
+    if scores_input:
+        inputs.append(helper.make_tensor_value_info("s", TensorProto.FLOAT, SCORES))
+    else:
+        inputs += [
+            helper.make_tensor_value_info("q", TensorProto.FLOAT, [1, 2, 8, 4]),
+            helper.make_tensor_value_info("k", TensorProto.FLOAT, [1, 2, 4, 8]),
+        ]
+        nodes.append(helper.make_node("MatMul", ["q", "k"], ["s"], name="mm"))
+    inputs += [helper.make_tensor_value_info(n, TensorProto.BOOL, MASK_SHAPE) for n in cone_inputs]
+    if cone is not None:
+        nodes += cone
+    else:
+        inits.append(numpy_helper.from_array(mask, "mask"))
+        if mask_is_input:
+            inputs.append(helper.make_tensor_value_info("mask", TensorProto.BOOL, MASK_SHAPE))
+    nodes += [
+        helper.make_node("Where", ["mask", "zero", "low"], ["m"], name="where"),
+        helper.make_node("Add", ["s", "m"], ["a"], name="add"),
+    ]
+    outputs = []
+    for i, op in enumerate(readers):
+        attrs = {"axis": -1} if op in ("Softmax", "LogSoftmax") else {}
+        nodes.append(helper.make_node(op, ["a"], [f"y{i}"], name=f"r{i}", **attrs))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, SCORES))
+    if output_too:
+        outputs.append(helper.make_tensor_value_info("a", TensorProto.FLOAT, SCORES))
+    graph = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _noopt_cone(extra: list[onnx.NodeProto] | None = None, first: str = "r") -> list:
+    """``mask = Expand(Unsqueeze(Range(0, 8, 1)) >= 0, [1,1,8,8])``, all True."""
+
+    def const(name: str, value: np.ndarray) -> onnx.NodeProto:
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
+
+    return [
+        const("start", np.array(0, np.int64)),
+        const("limit", np.array(8, np.int64)),
+        const("delta", np.array(1, np.int64)),
+        const("axes", np.array([0, 1, 2], np.int64)),
+        const("izero", np.array(0, np.int64)),
+        const("shape", np.array(MASK_SHAPE, np.int64)),
+        helper.make_node("Range", ["start", "limit", "delta"], ["r"], name="range"),
+        *(extra or []),
+        helper.make_node("Unsqueeze", [first, "axes"], ["u"], name="unsq"),
+        helper.make_node("GreaterOrEqual", ["u", "izero"], ["ge"], name="ge"),
+        helper.make_node("Expand", ["ge", "shape"], ["mask"], name="expand"),
+    ]
+
+
+def test_add_of_a_computed_zero_before_softmax() -> None:
+    model = _attention()
+    (finding,) = check(model)
+    assert finding.nodes == 1
+    (location,) = finding.locations
+    assert location.name == "add"
+    assert location.detail == "add of a computed zero, read only by Softmax"
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["MatMul", "Where", "Softmax"]  # Where: dead, for OSL102
+    assert list(fixed.graph.node[2].input) == ["s"]
+    # the whole fix loop: the mask and everything that made it go too
+    result = apply_fixes(model, _default_rules())
+    assert ops(result.model) == ["MatMul", "Softmax"]
+    assert graphs.initializer_names(result.model) == set()
+    assert result.exact
+    graphs.verified(model, result.model)
+
+
+def test_computed_zero_from_the_unoptimized_dynamo_cone() -> None:
+    model = _attention(cone=_noopt_cone())
+    (finding,) = check(model)
+    assert [loc.name for loc in finding.locations] == ["add"]
+    fixed_ok(model)
+    result = apply_fixes(model, _default_rules())
+    assert ops(result.model) == ["MatMul", "Softmax"]
+    graphs.verified(model, result.model)
+
+
+def test_negative_computed_zero_needs_no_sign_blind_reader() -> None:
+    """``x + Where(mask, -0.0, ...)`` is an identity whatever reads it."""
+    model = _attention(readers=("Relu",))
+    model.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.array(-0.0, np.float32), "zero"))
+    (finding,) = check(model)
+    assert finding.locations[0].detail == "add of a computed zero"
+    fixed_ok(model)
+
+
+@pytest.mark.parametrize("readers", [("Exp",), ("Softmax", "Cos"), ("Cosh", "Exp")])
+def test_positive_zero_before_sign_blind_readers(readers: tuple[str, ...]) -> None:
+    model = _attention(readers=readers)
+    (finding,) = check(model)
+    assert finding.nodes == 1
+    fixed_ok(model)
+
+
+@pytest.mark.parametrize(
+    ("op", "value"), [("Add", 0.0), ("Sub", -0.0), ("Sub", 0.0), ("Add", -0.0)]
+)
+def test_stored_zero_before_softmax(op: str, value: float) -> None:
+    model = parse(
+        f"""
+        g (float[2,3] x) => (float[2,3] y) {{
+            z = Constant <value = float {{{value!r}}}> ()
+            a = {op} (x, z)
+            y = Softmax (a)
+        }}
+        """
+    )
+    assert check(model)[0].nodes == 1
+    assert "Add" not in ops(fixed_ok(model)) and "Sub" not in ops(fixed_ok(model))
+
+
+def _mask_with_a_hole() -> np.ndarray:
+    mask = np.ones(MASK_SHAPE, np.bool_)
+    mask[0, 0, 3, 5] = False  # one -3.4e38 entry: not a zero
+    return mask
+
+
+def _random_cone() -> list[onnx.NodeProto]:
+    return [
+        helper.make_node("RandomUniform", [], ["rnd"], shape=MASK_SHAPE, name="rnd"),
+        helper.make_node("Constant", [], ["fzero"], value_float=0.0),
+        helper.make_node("GreaterOrEqual", ["rnd", "fzero"], ["mask"], name="ge"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(partial(_attention, readers=("Relu",)), id="before-relu"),
+        pytest.param(partial(_attention, readers=("LogSoftmax",)), id="before-logsoftmax"),
+        pytest.param(partial(_attention, readers=("Abs",)), id="before-abs"),
+        pytest.param(partial(_attention, output_too=True), id="graph-output"),
+        pytest.param(partial(_attention, readers=("Softmax", "Relu")), id="second-reader"),
+        pytest.param(partial(_attention, _mask_with_a_hole()), id="not-all-zero"),
+        pytest.param(partial(_attention, mask_is_input=True), id="overridable"),
+        pytest.param(
+            partial(
+                _attention,
+                cone=[helper.make_node("Not", ["mask_in"], ["mask"])],
+                cone_inputs=("mask_in",),
+            ),
+            id="graph-input",
+        ),
+        pytest.param(partial(_attention, cone=_random_cone()), id="random"),
+    ],
+)
+def test_computed_or_sign_blind_left_alone(model) -> None:  # type: ignore[no-untyped-def]
+    graphs.assert_untouched(NoOp, model())
+
+
+def test_sign_blind_reader_inside_a_subgraph_is_not_enough() -> None:
+    model = parse(
+        """
+        g (float[2,3] x, bool c) => (float[2,3] y) {
+            z = Constant <value = float {0.0}> ()
+            a = Add (x, z)
+            y = If (c) <
+                then_branch = t () => (float[2,3] ty) { ty = Softmax (a) },
+                else_branch = e () => (float[2,3] ey) { ey = Exp (a) }
+            >
+        }
+        """
+    )
+    assert check(model) == []
+
+
+def test_computed_operand_over_the_caps() -> None:
+    def model(rows: int, chain: int) -> onnx.ModelProto:
+        links = "\n".join(f"n{i + 1} = Identity (n{i})" for i in range(chain))
+        return parse(
+            f"""
+            g (float[{rows},1024] x) => (float[{rows},1024] y) {{
+                s = Constant <value = int64[2] {{{rows}, 1024}}> ()
+                n0 = ConstantOfShape <value = float[1] {{-0.0}}> (s)
+                {links}
+                a = Add (x, n{chain})
+                y = Relu (a)
+            }}
+            """
+        )
+
+    assert check(model(4, 3))[0].locations[0].detail == "add of a computed zero"
+    assert check(model(4100, 3)) == []  # 16.8 MB of zeros: over the byte cap
+    assert check(model(4, 63))[0].nodes == 1  # 64 nodes in the cone
+    assert check(model(4, 64)) == []  # 65: over the node cap
+
+
+@pytest.mark.parametrize("reader", ["Softmax", "Exp"])
+@pytest.mark.parametrize("seed", range(8))
+def test_removed_positive_zero_add_is_bit_exact_on_negative_zeros(reader: str, seed: int) -> None:
+    """ORT gives the same bits with and without ``x + 0.0`` on inputs full of -0.0."""
+    import onnxruntime as ort
+
+    model = _attention(readers=(reader,), scores_input=True)
+    fixed = NoOp().run(model)
+    assert "Add" not in ops(fixed)
+    rng = np.random.default_rng(seed)
+    scale = rng.choice(np.array([1e-3, 1, 30, 100], np.float32))
+    x = rng.standard_normal(SCORES).astype(np.float32) * scale
+    specials = np.array([-0.0, 0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, 88.7, -104.0])
+    spots = rng.random(SCORES) < 0.4
+    x[spots] = rng.choice(specials, size=int(spots.sum())).astype(np.float32)
+    x[0, seed % 2, seed % 8, :] = -0.0  # a row of negative zeros only
+    results = []
+    for level in (
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    ):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        for m in (model, fixed):
+            session = ort.InferenceSession(
+                m.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+            (out,) = session.run(None, {"s": x})
+            results.append(out.view(np.uint32))
+    for out in results[1:]:
+        np.testing.assert_array_equal(out, results[0])
+
+
+def test_div_by_a_computed_one() -> None:
+    model = parse(
+        """
+        g (float[2,3] x) => (float[2,3] y) {
+            s = Constant <value = int64[1] {3}> ()
+            o = ConstantOfShape <value = float[1] {1.0}> (s)
+            [d] a = Div (x, o)
+            y = Relu (a)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert finding.locations[0].detail == "div by a computed one"
+    assert ops(fixed_ok(model)) == ["Constant", "ConstantOfShape", "Relu"]
