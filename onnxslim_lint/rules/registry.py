@@ -29,6 +29,7 @@ from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.no_op import NoOp
 from onnxslim_lint.rules.pad_conv import PadConv
+from onnxslim_lint.rules.parallel_matmul import ParallelMatMul
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.redundant_value_info import RedundantValueInfo
 from onnxslim_lint.rules.reshape_roundtrip import ReshapeRoundtrip
@@ -66,6 +67,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     SequenceSplit,
     ReshapeRoundtrip,
     ReshapedTranspose,
+    ParallelMatMul,
     # Size budgets: no graph check; evaluated on the files by onnxslim_lint.budget.
     ModelSize,
     SizeGrowth,
