@@ -137,7 +137,7 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
             "--isolated",
             str(out),
         ]
-    if tool == "osl-meta":  # only the opt-in OSL107 node-metadata fix: its bytes alone
+    if tool == "osl-meta":  # only the opt-in OSL107 exporter-metadata fix: its bytes alone
         return [
             PY,
             "-m",
