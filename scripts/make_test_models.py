@@ -175,6 +175,30 @@ class MobileNetV2Wrapper(torch.nn.Module):
         return (self.model(pixel_values=pixel_values, return_dict=True).logits,)
 
 
+VIT_IMAGE = 32
+VIT_PATCH = 8
+
+
+class ViTWrapper(torch.nn.Module):
+    """A tiny ViT, exported with static shapes (batch 1): the attention's reshapes and
+    masks then have the constant shapes of a real fixed-size export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = transformers.ViTConfig(
+            image_size=VIT_IMAGE,
+            patch_size=VIT_PATCH,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=2 * HIDDEN,
+        )
+        self.model = transformers.ViTModel(cfg, add_pooling_layer=False)
+
+    def forward(self, pixel_values):
+        return (self.model(pixel_values=pixel_values, return_dict=True).last_hidden_state,)
+
+
 # Input specs: name -> (dtype, [dim names or ints]).  A str dim is dynamic (named).
 SPECS = {
     "bert": {
@@ -205,6 +229,12 @@ SPECS = {
         # Only the batch axis is dynamic; the classifier expects the configured image size.
         "inputs": {"pixel_values": ("float32", ["batch", 3, MOBILENET_IMAGE, MOBILENET_IMAGE])},
         "outputs": ["logits"],
+    },
+    "vit": {
+        "make": ViTWrapper,
+        # No dynamic axis: a static export, as fixed-size deployments make them.
+        "inputs": {"pixel_values": ("float32", [1, 3, VIT_IMAGE, VIT_IMAGE])},
+        "outputs": ["last_hidden_state"],
     },
 }
 
@@ -279,8 +309,9 @@ def export_legacy(name: str, model: torch.nn.Module, path: Path) -> str:
         inp: {i: d for i, d in enumerate(shape) if isinstance(d, str)}
         for inp, (_, shape) in spec["inputs"].items()
     }
+    static = not any(dynamic_axes.values())
     # Outputs: batch is axis 0 everywhere; sequence is axis 1 for the text models.
-    for out in spec["outputs"]:
+    for out in spec["outputs"] if not static else ():
         axes = {0: "batch"}
         if name in ("bert", "gpt2") and out != "pooler_output":
             axes[1] = "sequence"
@@ -297,6 +328,8 @@ def export_legacy(name: str, model: torch.nn.Module, path: Path) -> str:
             dynamic_axes=dynamic_axes,
             do_constant_folding=True,
         )
+    if static:
+        return "static"
     return "dynamic: " + ", ".join(sorted({d for a in dynamic_axes.values() for d in a.values()}))
 
 
@@ -308,9 +341,8 @@ def export_dynamo(name: str, model: torch.nn.Module, path: Path) -> str:
         inp: {i: dims[d] for i, d in enumerate(shape) if isinstance(d, str)}
         for inp, (_, shape) in spec["inputs"].items()
     }
-    note = "dynamic: " + ", ".join(
-        sorted({d for _, shape in spec["inputs"].values() for d in shape if isinstance(d, str)})
-    )
+    named = sorted({d for _, shape in spec["inputs"].values() for d in shape if isinstance(d, str)})
+    note = "dynamic: " + ", ".join(named) if named else "static"
     try:
         with torch.no_grad():
             program = torch.onnx.export(

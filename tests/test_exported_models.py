@@ -77,3 +77,34 @@ def test_default_rules_never_grow_and_always_verify(name: str, tmp_path: Path) -
     assert report.written
     assert target.stat().st_size <= entry["size_bytes"]
     assert report.nodes_after < report.nodes_before
+
+
+def test_static_vit_attention_slims_to_its_core(tmp_path: Path) -> None:
+    """The dynamo export of a fixed-size ViT: the key transpose written as
+    Reshape/Transpose/Reshape, the Q/K/V projections and the all-zero mask Add before
+    each Softmax all go, and the result still matches bit for bit."""
+    name = "vit_dynamo.onnx"
+    target = tmp_path / name
+    shutil.copyfile(EXPORTED / name, target)
+    original = load_model(target).model
+    result = process_file(target, _settings(MANIFEST[name], select=None), RunOptions(fix=True))
+    report = result.fix_report
+    assert report is not None and report.written and report.verdict == "passed", report
+    layers = 2  # scripts/make_test_models.py: LAYERS
+    assert {"OSL205", "OSL212", "OSL213"} <= set(report.applied)
+    fixed = load_model(target).model
+    ops = [node.op_type for node in fixed.graph.node]
+    assert ops.count("Split") == layers and ops.count("Softmax") == layers
+    producers = {out: node for node in fixed.graph.node for out in node.output}
+
+    def made_by(name: str) -> str:
+        node = producers.get(name)
+        return node.op_type if node is not None else ""
+
+    for node in fixed.graph.node:  # no Reshape -> Transpose -> Reshape chain left
+        if node.op_type == "Reshape" and made_by(node.input[0]) == "Transpose":
+            assert made_by(producers[node.input[0]].input[0]) != "Reshape"
+    for softmax in (node for node in fixed.graph.node if node.op_type == "Softmax"):
+        assert producers[softmax.input[0]].op_type == "MatMul"  # no mask Add left
+    again = verify_models(original, fixed, exact=True)
+    assert again.passed and again.max_diff == 0.0
