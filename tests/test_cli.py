@@ -320,13 +320,14 @@ def test_numeric_fixes_are_hidden_without_unsafe_fixes(messy: Path, capsys) -> N
     assert code == 1
     [line] = [line for line in out.splitlines() if ": OSL404" in line]
     assert "[*]" not in line
-    assert (
-        "[*] 0 fixable with the --fix option "
-        "(1 hidden fix can be enabled with the --unsafe-fixes option)." in out
-    )
+    assert "No fixes available (1 hidden fix can be enabled with the --unsafe-fixes option)." in out
     before = messy.read_bytes()
     code, out, _ = _run(capsys, "--fix", str(messy), "--select", "OSL404")
     assert code == 1 and messy.read_bytes() == before
+    assert out.endswith(
+        "(0 fixed, 1 remaining).\n"
+        "No fixes available (1 hidden fix can be enabled with the --unsafe-fixes option).\n"
+    )
     code, out, _ = _run(capsys, str(messy), "--select", "OSL404", "--unsafe-fixes")
     assert ": OSL404 [*] " in out
     code, out, _ = _run(capsys, "--fix", "--unsafe-fixes", str(messy), "--select", "OSL404")

@@ -51,10 +51,16 @@ def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = Tru
     total = len(remaining) + len(errors)
     if total == 0 and fixed == 0:
         return "All checks passed!\n"
+    hidden = sum(1 for f in remaining if not f.fixable and f.safety is FixSafety.NUMERIC)
     if fixing:
-        return (
-            f"Found {total + fixed} {_errors(total + fixed)} ({fixed} fixed, {total} remaining).\n"
-        )
+        line = f"Found {total + fixed} {_errors(total + fixed)} ({fixed} fixed, {total} remaining)."
+        if hidden and fix_hint:
+            fixes = "fix" if hidden == 1 else "fixes"
+            line += (
+                f"\nNo fixes available ({hidden} hidden {fixes} can be enabled with the "
+                "--unsafe-fixes option)."
+            )
+        return line + "\n"
     nbytes = sum(f.nbytes for f in remaining if f.fixable)
     nodes = sum(f.nodes for f in remaining if f.fixable)
     removable = ""
@@ -64,9 +70,8 @@ def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = Tru
         )
     lines = [f"Found {total} {_errors(total)}{removable}."]
     fixable = sum(1 for f in remaining if f.fixable)
-    hidden = sum(1 for f in remaining if not f.fixable and f.safety is FixSafety.NUMERIC)
     if (fixable or hidden) and fix_hint:
-        hint = f"[*] {fixable} fixable with the --fix option"
+        hint = f"[*] {fixable} fixable with the --fix option" if fixable else "No fixes available"
         if hidden:
             fixes = "fix" if hidden == 1 else "fixes"
             hint += f" ({hidden} hidden {fixes} can be enabled with the --unsafe-fixes option)"
