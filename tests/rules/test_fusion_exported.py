@@ -16,7 +16,7 @@ ROOT = Path(__file__).parent.parent.parent
 
 def test_cli_fix_unsafe_on_exported_models(tmp_path: Path) -> None:
     models = sorted(EXPORTED.glob("*.onnx"))
-    assert len(models) == 8
+    assert len(models) == 10
     for model in models:
         shutil.copyfile(model, tmp_path / model.name)
     proc = subprocess.run(
