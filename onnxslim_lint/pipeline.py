@@ -21,7 +21,7 @@ from onnxslim_lint.config import Settings
 from onnxslim_lint.discover import matches_any
 from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.findings import Finding, FixSafety
-from onnxslim_lint.fixing.apply import apply_fixes
+from onnxslim_lint.fixing.apply import FixLoopResult, apply_fixes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.load import LoadedModel, load_model
 from onnxslim_lint.model.read_errors import READ_ERRORS
@@ -65,6 +65,8 @@ class FixReport:
     max_diff: float = 0.0
     reason: str = ""
     written: bool = False
+    # A rule whose fix did not verify and was left out of the written result, and why.
+    left_out: str = ""
 
 
 @dataclass
@@ -203,6 +205,68 @@ def _fix(
         if options.output is not None and not options.diff:
             _copy_unchanged(loaded, options.output)
         return
+    from onnxslim_lint.model.write import write_model
+
+    external = loaded.has_external_data
+    target = options.output or loaded.path
+    report, payload, refusal = _attempt(loaded, loop, settings, options, target)
+    if report.verdict == "failed":
+        # One rule's fix did not verify: the others may still be good. Leave each
+        # applied rule out in turn (numeric ones first) and keep the first result
+        # that verifies, saying which rule was left out and why.
+        for code in _retry_order(loop, rules):
+            retry = apply_fixes(
+                loaded.model,
+                [rule for rule in rules if rule.code != code],
+                may_fix=may_fix,
+                path=result.display,
+                options=rule_options(settings),
+            )
+            if not retry.changed:
+                continue
+            second, second_payload, second_refusal = _attempt(
+                loaded, retry, settings, options, target
+            )
+            if second_refusal is None:
+                second.left_out = f"{code} left out, its fix did not verify: {report.reason}"
+                loop, report, payload, refusal = retry, second, second_payload, None
+                break
+    fixed_model = loop.model
+    result.fix_report = report
+    if refusal is not None:
+        if report.verdict in ("not-verified", "planned"):
+            report.verdict = "refused"
+        report.seconds = time.perf_counter() - started
+        return
+    if options.diff:
+        result.fixed = loop.fixed
+        report.seconds = time.perf_counter() - started
+        return
+    replaces = _data_files_to_replace(loaded) if options.output is None else ()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_model(fixed_model, target, external=external, replaces=replaces, serialized=payload)
+    report.written = True
+    remaining = check_model(fixed_model, rules, result.display, options=rule_options(settings))
+    remaining = applicable(remaining, settings, unsafe)
+    # What was reported before and is gone now, whichever rule's fix removed it
+    # (a duplicate Constant merged away no longer needs constant-node, say).
+    left = {finding.code for finding in remaining}
+    result.fixed = [finding for finding in result.findings if finding.code not in left]
+    result.findings = remaining
+    report.seconds = time.perf_counter() - started
+
+
+def _attempt(
+    loaded: LoadedModel,
+    loop: FixLoopResult,
+    settings: Settings,
+    options: RunOptions,
+    target: Path,
+) -> tuple[FixReport, bytes | None, str | None]:
+    """Judge one fixed model: its report, its bytes (single-file models) and the
+    reason it must not be written (None: it may)."""
+    from onnxslim_lint.model.write import serialized_size
+
     fixed_model = loop.model
     report = FixReport(
         nodes_before=count_nodes(loaded.model),
@@ -213,11 +277,7 @@ def _fix(
         seconds=0.0,
         verdict="not-verified",
     )
-    result.fix_report = report
-    from onnxslim_lint.model.write import serialized_size, write_model
-
     external = loaded.has_external_data
-    target = options.output or loaded.path
     # A single-file model is serialized once, for its size, the checker,
     # onnxruntime and the write (each would otherwise serialize it again).
     payload = None if external else _serialize(fixed_model)
@@ -243,29 +303,16 @@ def _fix(
         report.reason = verdict.reason
         if not verdict.passed:
             refusal = verdict.verdict
-    elif refusal is None:
-        report.verdict = "not-verified"
-    if refusal is not None:
-        if report.verdict in ("not-verified", "planned"):
-            report.verdict = "refused"
-        report.seconds = time.perf_counter() - started
-        return
-    if options.diff:
-        result.fixed = loop.fixed
-        report.seconds = time.perf_counter() - started
-        return
-    replaces = _data_files_to_replace(loaded) if options.output is None else ()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_model(fixed_model, target, external=external, replaces=replaces, serialized=payload)
-    report.written = True
-    remaining = check_model(fixed_model, rules, result.display, options=rule_options(settings))
-    remaining = applicable(remaining, settings, unsafe)
-    # What was reported before and is gone now, whichever rule's fix removed it
-    # (a duplicate Constant merged away no longer needs constant-node, say).
-    left = {finding.code for finding in remaining}
-    result.fixed = [finding for finding in result.findings if finding.code not in left]
-    result.findings = remaining
-    report.seconds = time.perf_counter() - started
+    return report, payload, refusal
+
+
+def _retry_order(loop: FixLoopResult, rules: Sequence[Rule]) -> list[str]:
+    """The applied rules to leave out after a failed verification: numeric ones first
+    (their fixes change values by design), then the others, last-registered first."""
+    applied = {finding.code for finding in loop.fixed}
+    numeric = {f.code for f in loop.fixed if f.safety is not FixSafety.EXACT}
+    order = [rule.code for rule in reversed(rules) if rule.code in applied]
+    return sorted(order, key=lambda code: code not in numeric)
 
 
 def verify_settings(settings: Settings) -> VerifySettings:

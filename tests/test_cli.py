@@ -434,3 +434,45 @@ def test_opt_in_rule_fixes_when_selected(tmp_path: Path, capsys) -> None:
     assert source.stat().st_size < size
     node = load_model(source).model.graph.node[0]
     assert node.doc_string == "" and len(node.metadata_props) == 0
+
+
+def test_a_fix_that_does_not_verify_is_left_out_and_the_rest_written(
+    tmp_path: Path, capsys
+) -> None:
+    """Folding a BatchNormalization into a Conv rounds differently; with a zero
+    tolerance its verification fails. The file still gets the exact fixes (the
+    Identity goes), and the report says which rule was left out and why."""
+    rng = np.random.default_rng(0)
+    channels = 16
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((channels, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.uniform(0.5, 1.5, channels).astype(np.float32), "scale"),
+        numpy_helper.from_array(rng.standard_normal(channels).astype(np.float32), "bias"),
+        numpy_helper.from_array(rng.standard_normal(channels).astype(np.float32), "mean"),
+        numpy_helper.from_array(rng.uniform(0.5, 1.5, channels).astype(np.float32), "var"),
+    ]
+    nodes = [
+        helper.make_node("Identity", ["x"], ["xi"], name="id"),
+        helper.make_node("Conv", ["xi", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["y"], name="bn"
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, 32, 32])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "cnn.onnx"
+    onnx.save(model, path)
+    tight = ("--config", "verify.rtol = 0", "--config", "verify.atol = 0")
+    code, out, _ = _run(capsys, "--fix", "--unsafe-fixes", *tight, str(path))
+    assert "OSL401 left out, its fix did not verify: " in out, out
+    assert "rules OSL201×1," in out and "verified (0 max diff)" in out
+    fixed = onnx.load(path)
+    assert [n.op_type for n in fixed.graph.node] == ["Conv", "BatchNormalization"]
+    assert ": OSL401 " in out  # still reported, not fixed
+    assert code == 1

@@ -41,6 +41,8 @@ def fix_report_line(result: FileResult) -> str | None:
             f"{result.display}: fix refused, file left unchanged: "
             f"{label.get(report.verdict, 'refused')}: {report.reason}"
         )
+    if report.left_out:
+        verdict += f"; {report.left_out}"
     return f"{result.display}: fixed: {numbers}, {verdict}"
 
 
