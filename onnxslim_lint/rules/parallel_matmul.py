@@ -69,10 +69,10 @@ class ParallelMatMul(Rule):
       constant, are read by anything else, or whose Add is not the MatMul output's
       only reader: such an Add stays after the Split.
     - Groups where the merge would not lower the node count (two MatMuls without
-      biases) or would grow the file. A member without a bias gets a ``-0.0``
-      segment in the merged bias (``v + -0.0`` is ``v`` for every ``v``); when that
-      filler costs more bytes than the merge saves, only the MatMuls are merged and
-      the bias Adds stay after the Split.
+      biases) or would grow the file.
+    - The biases, unless every member has one: padding the merged bias for a member
+      without one would add data to save one node, so the bias Adds then stay after
+      the Split (Whisper's key projection has no bias).
     - Nodes inside subgraphs, a MatMul whose output is named by a side table,
       float types other than float, float16 and double, models before opset 7 or
       with IR version 3 or older.
@@ -195,7 +195,7 @@ def _plan(index: ModelIndex) -> list[_Group]:
             continue
         biases = [_bias(index, m, len(dims)) for m in members]
         group = None
-        if any(b is not None for b in biases):
+        if all(b is not None for b in biases):
             group = _group(index, x, members, biases, dtype, len(dims), names)
         if group is None:
             group = _group(index, x, members, None, dtype, len(dims), names)
@@ -314,9 +314,8 @@ def _group(
         split_node=fresh_node(f"{label}_split"),
     )
     # Bytes: the removed nodes and the removed constants' overhead (their data moves
-    # into the merged tensors) against the new nodes, the new tensors' overhead, the
-    # -0.0 filler and the Split sizes.
-    itemsize = _itemsize(dtype)
+    # into the merged tensors) against the new nodes, the new tensors' overhead and
+    # the Split sizes.
     removed = 0
     for member in chosen:
         removed += node_nbytes(member.matmul.node) + _overhead(index, member.weight)
@@ -326,7 +325,6 @@ def _group(
     added += _new_overhead(group.weight_name, 2)
     if merge_bias:
         added += _new_overhead(group.bias_name, 1)
-        added += itemsize * sum(m.n for m in chosen if m.add is None)
     if group.sizes_name and not shared_sizes:
         added += _new_overhead(group.sizes_name, 1) + 8 * len(chosen)
     if added > removed:
@@ -375,10 +373,6 @@ class _Names:
             name, suffix = f"{base}_{suffix}", suffix + 1
         self.nodes.add(name)
         return name
-
-
-def _itemsize(dtype: int) -> int:
-    return np.dtype(helper.tensor_dtype_to_np_dtype(dtype)).itemsize
 
 
 def _overhead(index: ModelIndex, name: str) -> int:
@@ -443,15 +437,9 @@ def _new_nodes(group: _Group) -> list[onnx.NodeProto]:
 
 def _new_initializers(index: ModelIndex, group: _Group) -> list[onnx.TensorProto]:
     arrays = [_array(index, m.weight) for m in group.members]
-    dtype = arrays[0].dtype
     tensors = [numpy_helper.from_array(np.concatenate(arrays, axis=1), group.weight_name)]
     if group.merge_bias:
-        parts = [
-            _array(index, m.bias).reshape(-1)
-            if m.bias is not None
-            else np.full(m.n, -0.0, dtype=dtype)  # v + -0.0 == v for every v, even -0.0
-            for m in group.members
-        ]
+        parts = [_array(index, m.bias).reshape(-1) for m in group.members if m.bias]
         tensors.append(numpy_helper.from_array(np.concatenate(parts), group.bias_name))
     if group.new_sizes:
         sizes = np.array([m.n for m in group.members], dtype=np.int64)
