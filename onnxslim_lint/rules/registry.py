@@ -23,6 +23,7 @@ from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.exporter_metadata import ExporterMetadata
 from onnxslim_lint.rules.gelu import Gelu
+from onnxslim_lint.rules.gemm_transpose import GemmTranspose
 from onnxslim_lint.rules.identity_op import IdentityOp
 from onnxslim_lint.rules.layer_norm import LayerNorm
 from onnxslim_lint.rules.matmul_add_gemm import MatMulAddGemm
@@ -67,7 +68,6 @@ ALL_RULES: tuple[type[Rule], ...] = (
     SequenceSplit,
     ReshapeRoundtrip,
     ReshapedTranspose,
-    ParallelMatMul,
     # Size budgets: no graph check; evaluated on the files by onnxslim_lint.budget.
     ModelSize,
     SizeGrowth,
@@ -81,6 +81,8 @@ ALL_RULES: tuple[type[Rule], ...] = (
     MatMulAddGemm,
     Gelu,
     LayerNorm,
+    ParallelMatMul,
+    GemmTranspose,
     ExporterMetadata,
 )
 

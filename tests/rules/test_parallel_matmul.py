@@ -1,4 +1,4 @@
-"""OSL213 parallel-matmul: MatMuls of one input by constant weights, merged."""
+"""OSL407 parallel-matmul: MatMuls of one input by constant weights, merged."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 
+import fusion_models
 import graphs
 import numpy as np
 import onnx
@@ -13,11 +14,22 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.rules.parallel_matmul import ParallelMatMul
 
 check = partial(graphs.check, ParallelMatMul)
-fixed_ok = partial(graphs.exact_fix_ok, ParallelMatMul)
-untouched = partial(graphs.assert_untouched, ParallelMatMul)
+
+
+def fixed_ok(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The rule's fix (numeric: applied as with --unsafe-fixes), valid, same interface,
+    not larger, nothing left to report, outputs within tolerance in onnxruntime."""
+    return fusion_models.fixed_ok(ParallelMatMul, model)
+
+
+def untouched(model: onnx.ModelProto) -> None:
+    assert check(model) == []
+    assert ParallelMatMul().run(model) == model
+
 
 ROLES = ("query", "key", "value", "extra")
 X = "/encoder/layer.0/attention/LayerNorm_output_0"
@@ -445,14 +457,15 @@ def test_not_merged_when_it_would_grow_the_file() -> None:
     untouched(model)
 
 
-# -- bit-exact on onnxruntime at realistic sizes ------------------------------------------
+# -- onnxruntime at realistic sizes -----------------------------------------------------
+# The attention shapes of real models come out bit for bit the same in onnxruntime
+# (what the docstring claims); small widths may not, which is why the rule is numeric.
 
 
 @pytest.mark.parametrize(
     ("x_shape", "ns", "bias", "nodes"),
     [
         ((1, 128, 768), (768, 768, 768), (True, True, True), 3),
-        ((2, 7, 64), (64, 64, 64), (True, True, True), 3),
         ((1, 50, 384), (384, 1152), (True, True), 1),
         # whisper (no key bias): MatMuls only, the two bias Adds stay
         ((1, 50, 384), (384, 384, 384), (True, False, True), 1),
@@ -466,9 +479,19 @@ def test_bit_exact_at_realistic_sizes(
     model = attention(x_shape, ns, bias, scale=0.02)
     (finding,) = check(model)
     assert finding.nodes == nodes
-    fixed = fixed_ok(model)  # runs both models in onnxruntime: bit-identical outputs
+    fixed = fixed_ok(model)
+    report = verify_models(model, fixed, exact=True)
+    assert report.passed and report.max_diff == 0.0, report
     assert ops(fixed)["MatMul"] == 1
     assert ops(fixed)["Add"] == len(ns) + sum(bias) - nodes - 2
+
+
+def test_narrow_weights_verify_within_tolerance() -> None:
+    # Three 64-column weights on a 2-row input: onnxruntime 1.32 sums the merged
+    # product in another order (last-bit differences); within rtol/atol it verifies.
+    model = attention((2, 768), (64, 64, 64), (True, True, True), scale=0.05)
+    fixed = fixed_ok(model)
+    assert ops(fixed) == {"MatMul": 1, "Add": 1, "Split": 1, "Relu": 3}
 
 
 def test_bit_exact_on_a_fixed_input() -> None:
