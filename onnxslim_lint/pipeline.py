@@ -297,6 +297,7 @@ def _attempt(
             verify_settings(settings),
             exact=loop.exact,
             fixed_bytes=payload,
+            original_bytes=None if external else loaded.file_bytes,
         )
         report.verdict = verdict.verdict
         report.max_diff = verdict.max_diff

@@ -97,6 +97,20 @@ def test_identical_models_pass_with_zero_diff() -> None:
     assert report.reason == "3 samples, 1 output compared"
 
 
+def test_serialized_models_given_are_the_ones_run() -> None:
+    # The pipeline hands over the file's bytes and the fixed model's payload; those
+    # bytes, not the protos, are what onnxruntime runs.
+    original, changed = add_model(1.0), add_model(1.5)
+    same = verify_models(original, original, original_bytes=original.SerializeToString())
+    assert same.passed and same.max_diff == 0.0
+    report = verify_models(
+        original, original, original_bytes=changed.SerializeToString(), exact=True
+    )
+    assert report.verdict == FAILED and report.max_diff == pytest.approx(0.5)
+    report = verify_models(original, original, fixed_bytes=changed.SerializeToString())
+    assert report.verdict == FAILED
+
+
 def test_changed_constant_fails_naming_the_output() -> None:
     report = verify_models(add_model(1.0), add_model(1.001))
     assert report.verdict == FAILED

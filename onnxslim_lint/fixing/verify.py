@@ -925,13 +925,15 @@ def verify_models(
     *,
     exact: bool = False,
     fixed_bytes: bytes | None = None,
+    original_bytes: bytes | None = None,
 ) -> VerifyReport:
     """Run both models in onnxruntime on the same seeded inputs and compare outputs.
 
     The interface must be identical (see :func:`check_interface`), otherwise the
     verdict is ``failed``. Outputs that depend on a random op are compared by dtype
     and shape only. With ``exact`` finite floats must be bit-identical.
-    ``fixed_bytes``, when given, is ``fixed`` already serialized.
+    ``fixed_bytes`` and ``original_bytes``, when given, are the models already
+    serialized.
     """
     if not isinstance(settings, VerifySettings):
         raise TypeError(f"expected VerifySettings, got {type(settings).__name__}")
@@ -949,7 +951,8 @@ def verify_models(
     except _CannotVerify as exc:
         return report(COULD_NOT_VERIFY, str(exc))
 
-    original_bytes = _serialize(original)
+    if original_bytes is None:
+        original_bytes = _serialize(original)
     if isinstance(original_bytes, str):
         return report(COULD_NOT_VERIFY, f"original: {original_bytes}")
     fixed_data = _serialize(fixed) if fixed_bytes is None else fixed_bytes
@@ -958,26 +961,23 @@ def verify_models(
 
     import onnxruntime as ort
 
+    names = [o.name for o in original.graph.output]
+    random = _random_outputs(original) | _random_outputs(fixed)
+    # One session at a time: the original's outputs for every sample first, then the
+    # fixed model's. Two sessions of a large model side by side would hold its
+    # weights twice more; the outputs kept in between are far smaller.
     try:
-        original_session = _session(ort, original_bytes)
+        session = _session(ort, original_bytes)
     except Exception as exc:  # any onnxruntime failure is a verdict, not a crash
         return report(
             COULD_NOT_VERIFY, f"onnxruntime cannot load the original model: {_first_line(exc)}"
         )
     del original_bytes
-    try:
-        fixed_session = _session(ort, fixed_data)
-    except Exception as exc:
-        return report(FAILED, f"the fixed model does not run: {_first_line(exc)}")
-    del fixed_data
-
-    names = [o.name for o in original.graph.output]
-    random = _random_outputs(original) | _random_outputs(fixed)
-    max_diff = 0.0
+    expected_runs: list[list[Any]] = []
     for sample in range(n):
         feeds = _feeds(specs, settings.seed + sample)
         try:
-            expected = _run(original_session, ort, names, feeds)
+            expected_runs.append(_run(session, ort, names, feeds))
         except _CannotVerify as exc:
             return report(COULD_NOT_VERIFY, str(exc))
         except Exception as exc:
@@ -986,8 +986,18 @@ def verify_models(
                 f"the original model does not run on generated inputs (sample {sample}): "
                 f"{_first_line(exc)}",
             )
+    del session
+    try:
+        session = _session(ort, fixed_data)
+    except Exception as exc:
+        return report(FAILED, f"the fixed model does not run: {_first_line(exc)}")
+    del fixed_data
+
+    max_diff = 0.0
+    for sample, expected in enumerate(expected_runs):
+        feeds = _feeds(specs, settings.seed + sample)
         try:
-            actual = _run(fixed_session, ort, names, feeds)
+            actual = _run(session, ort, names, feeds)
         except _CannotVerify as exc:
             return report(COULD_NOT_VERIFY, str(exc))
         except Exception as exc:

@@ -112,6 +112,10 @@ class LoadedModel:
     # Zero-copy views of main-graph initializer bytes in the file buffer (see
     # model/raw_views.py); valid for ``model`` as loaded, before any edit.
     raw_views: Mapping[str, memoryview] = field(default_factory=dict)
+    # The file's bytes (the views above point into them). Without external data they
+    # are the model's serialization: verification hands them to onnxruntime as they
+    # are instead of serializing the model once more.
+    file_bytes: bytes | None = None
 
     @property
     def has_external_data(self) -> bool:
@@ -137,6 +141,7 @@ def load_model(path: Path | str) -> LoadedModel:
         data_files=data_files,
         total_size=len(data) + data_size,
         raw_views=initializer_views(data),
+        file_bytes=data,
     )
 
 
