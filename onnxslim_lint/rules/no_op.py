@@ -33,6 +33,9 @@ _CANDIDATES = frozenset(
         "Div",
         "Sub",
         "Add",
+        "And",
+        "Or",
+        "Xor",
     }
 )
 
@@ -63,7 +66,9 @@ class NoOp(Rule):
       when the constant's broadcast leaves the shape of ``x`` unchanged;
     - ``x + 0.0`` and ``x - (-0.0)`` too when every reader of the result is a
       ``Softmax``, ``Exp``, ``Cos`` or ``Cosh``: these cannot tell ``-0.0`` from
-      ``+0.0``, the only value the node changes.
+      ``+0.0``, the only value the node changes;
+    - ``x and True``, ``x or False`` and ``x xor False`` on booleans, when the
+      constant's broadcast leaves the shape of ``x`` unchanged.
 
     The neutral operand may be a stored constant or a value computed from
     constants alone by exact ops (``Where``, ``Expand``, comparisons, ``Range``...:
@@ -320,6 +325,8 @@ def _no_op(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -> _NoOp | 
     op = ref.node.op_type
     if op in _ARITH:
         return _arith(index, ref, computed)
+    if op in _LOGIC:
+        return _logic(index, ref, computed)
     handler = _HANDLERS.get(op)
     if handler is None:
         return None
@@ -609,6 +616,35 @@ def _arith(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -> _NoOp | 
             kind = "one" if op in ("Mul", "Div") else "zero"
             why = f"{op.lower()} {'by' if kind == 'one' else 'of'} a computed {kind}"
         return _NoOp(ref, x, why=why + sign_note)
+    return None
+
+
+# Boolean ops and the constant that leaves the other operand as it is.
+_LOGIC = {"And": True, "Or": False, "Xor": False}
+_BOOL = 9
+
+
+def _logic(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -> _NoOp | None:
+    """``x and True``, ``x or False``, ``x xor False`` (a causal mask and-ed with an
+    all-true padding mask, say)."""
+    op = ref.node.op_type
+    if len(ref.node.input) != 2 or not ref.node.input[1]:
+        return None
+    neutral = _LOGIC[op]
+    for x_slot, c_slot in ((0, 1), (1, 0)):
+        x, c = ref.node.input[x_slot], ref.node.input[c_slot]
+        dims = _dims(index, x)
+        if _elem(index, x) != _BOOL or _elem(index, c) != _BOOL or dims is None:
+            continue
+        value = _const(index, c)
+        if value is None:
+            value = computed.value(c)
+        if value is None or value.dtype != np.bool_:
+            continue
+        if not _broadcast_keeps(dims, tuple(value.shape)):
+            continue
+        if bool(np.all(value == neutral)):
+            return _NoOp(ref, x, why=f"{op.lower()} with all {str(neutral).lower()}")
     return None
 
 

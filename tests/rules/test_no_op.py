@@ -549,3 +549,46 @@ def test_div_by_a_computed_one() -> None:
     (finding,) = check(model)
     assert finding.locations[0].detail == "div by a computed one"
     assert ops(fixed_ok(model)) == ["Constant", "ConstantOfShape", "Relu"]
+
+
+@pytest.mark.parametrize(("op", "value"), [("And", "true"), ("Or", "false"), ("Xor", "false")])
+def test_boolean_op_with_its_neutral_constant_goes(op: str, value: str) -> None:
+    # GPT-2's legacy export and-s its causal mask with an all-true scalar.
+    bit = 1 if value == "true" else 0
+    model = parse(
+        f"""
+        g (float[2,3] a, float[2,3] b) => (bool[2,3] y) {{
+            c = Constant <value = bool {{{bit}}}> ()
+            m = Less (a, b)
+            [logic] k = {op} (c, m)
+            [not] y = Not (k)
+        }}
+        """
+    )
+    (finding,) = check(model)
+    assert [(loc.name, loc.detail) for loc in finding.locations] == [
+        ("logic", f"{op.lower()} with all {value}")
+    ]
+    fixed = fixed_ok(model)
+    assert op not in ops(fixed)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("bool {1}", "bool {0}"),  # And with False is not x
+        ("bool {1}", "bool[2,1,3] {1, 1, 1, 1, 1, 1}"),  # broadcasting grows x
+    ],
+)
+def test_boolean_op_left_alone(change: tuple[str, str]) -> None:
+    text = """
+        g (float[2,3] a, float[2,3] b) => (bool[2,3] y) {
+            c = Constant <value = bool {1}> ()
+            m = Less (a, b)
+            k = And (c, m)
+            y = Not (k)
+        }
+        """.replace(*change)
+    if "[2,1,3]" in text:
+        text = text.replace("=> (bool[2,3] y)", "=> (bool[2,2,3] y)")
+    assert check(parse(text)) == []
