@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
@@ -42,8 +43,9 @@ _RESHAPE_LIKE = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
 class _Merge:
     first: NodeRef
     second: NodeRef
-    kind: str  # "reshape" | "cast" | "cast-identity"
+    kind: str  # "reshape" | "cast" | "cast-identity" | "unsqueeze"
     drop_first: bool
+    axes: tuple[int, ...] = ()  # "unsqueeze": the axes of the merged Unsqueeze
 
     @property
     def removed(self) -> list[NodeRef]:
@@ -62,6 +64,7 @@ class ChainMerge(Rule):
       ``Reshape`` to a constant shape: the Reshape reads the first node's input
       directly (only the element order matters to a Reshape, and none of these
       changes it);
+    - ``Unsqueeze`` followed by ``Unsqueeze``: one Unsqueeze of both sets of axes;
     - ``Cast`` to a type that holds every value of the source type exactly
       (float16 -> float32, int32 -> int64, ...) followed by another ``Cast``: the
       second casts the source directly, and when it casts back to the source type
@@ -83,6 +86,7 @@ class ChainMerge(Rule):
 
     ## Example
     ``a = Reshape(x, [6]); y = Reshape(a, [3, 2])`` becomes ``y = Reshape(x, [3, 2])``;
+    ``a = Unsqueeze(x, [0]); y = Unsqueeze(a, [1])`` becomes ``y = Unsqueeze(x, [0, 1])``;
     ``a = Cast(x_int32, to=INT64); y = Cast(a, to=INT32)`` becomes ``y = x_int32``.
 
     ## Fix safety
@@ -91,7 +95,7 @@ class ChainMerge(Rule):
 
     code = "OSL206"
     name = "chain-merge"
-    summary = "Reshape and Cast chains that merge into one node"
+    summary = "Reshape, Unsqueeze and Cast chains that merge into one node"
     fix_title = "Merge the chained nodes"
     safety = FixSafety.EXACT
 
@@ -104,7 +108,7 @@ class ChainMerge(Rule):
             if id(second) in claimed or not _plain(second):
                 continue
             op = second.node.op_type
-            if op not in ("Reshape", "Cast"):
+            if op not in ("Reshape", "Cast", "Unsqueeze"):
                 continue
             middle = second.node.input[0]
             first = index.producer.get(middle)
@@ -117,6 +121,8 @@ class ChainMerge(Rule):
             merge = _reshape_merge(index, first, second) if op == "Reshape" else None
             if op == "Cast":
                 merge = _cast_merge(index, first, second)
+            if op == "Unsqueeze":
+                merge = _unsqueeze_merge(index, first, second)
             if merge is None or not merge.removed:
                 continue
             names = {first.node.input[0], middle, second.node.output[0]}
@@ -164,6 +170,10 @@ class ChainMerge(Rule):
             if merge.kind == "cast-identity":
                 if not editor.bypass(merge.second, result, source):
                     continue
+            elif merge.kind == "unsqueeze":
+                _set_axes(index, merge)
+                second.input[0] = source
+                editor.touched.update((source, middle, result))
             else:
                 second.input[0] = source
                 editor.touched.update((source, middle, result))
@@ -236,3 +246,73 @@ def _to(ref: NodeRef) -> int | None:
         if attr.name == "to" and not attr.ref_attr_name:
             return attr.i
     return None
+
+
+def _unsqueeze_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Merge | None:
+    """``Unsqueeze(Unsqueeze(x, a1), a2)`` is ``Unsqueeze(x, a)``: the second call's
+    axes count in the final rank, the first call's in the rank between, so each of
+    those lands on the matching position among the final axes the second one left."""
+    if first.node.op_type != "Unsqueeze":
+        return None
+    if not _only_reader(index, first.node.output[0], second):
+        return None
+    inner, outer = _unsqueeze_axes(index, first), _unsqueeze_axes(index, second)
+    if not inner or not outer:
+        return None
+    if min(inner) < 0 or min(outer) < 0:
+        rank = _rank(index, first.node.input[0])
+        if rank is None:
+            return None
+        inner = [a % (rank + len(inner)) for a in inner]
+        outer = [a % (rank + len(inner) + len(outer)) for a in outer]
+    if len(set(inner)) != len(inner) or len(set(outer)) != len(outer):
+        return None
+    taken = set(outer)
+    free = [i for i in range(max(inner) + len(outer) + 1) if i not in taken]
+    axes = tuple(sorted(taken | {free[a] for a in inner}))
+    return _Merge(first, second, "unsqueeze", drop_first=True, axes=axes)
+
+
+def _unsqueeze_axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
+    """Constant axes of an Unsqueeze: its input from opset 13, its attribute before."""
+    node = ref.node
+    if index.opsets.get("", 1) >= 13:
+        if len(node.input) != 2 or not node.input[1] or index.is_overridable(node.input[1]):
+            return None
+        tensor = index.constant_tensor(node.input[1])
+        if tensor is None:
+            return None
+        return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
+    for attr in node.attribute:
+        if attr.name == "axes" and not attr.ref_attr_name:
+            return list(attr.ints)
+    return None
+
+
+def _rank(index: ModelIndex, name: str) -> int | None:
+    dims = index.inferred_shapes().get(name, (0, None))[1]
+    return None if dims is None else len(dims)
+
+
+def _set_axes(index: ModelIndex, merge: _Merge) -> None:
+    """Give the second Unsqueeze the merged axes: in its own axes tensor when nothing
+    else reads that, else in the first's (removed with it), else in a new one."""
+    node = merge.second.node
+    if index.opsets.get("", 1) < 13:
+        for attr in node.attribute:
+            if attr.name == "axes":
+                del attr.ints[:]
+                attr.ints.extend(merge.axes)
+        return
+    values = np.array(merge.axes, dtype=np.int64)
+    for ref in (merge.second, merge.first):
+        name = ref.node.input[1]
+        if name in index.initializers and _only_reader(index, name, ref):
+            scope, tensor = index.initializers[name]
+            if scope is index.main or scope is merge.second.scope:
+                tensor.CopyFrom(numpy_helper.from_array(values, name))
+                node.input[1] = name
+                return
+    name = index.fresh_name(f"{node.output[0]}_axes")
+    index.main.graph.initializer.append(numpy_helper.from_array(values, name))
+    node.input[1] = name

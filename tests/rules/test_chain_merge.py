@@ -129,3 +129,64 @@ def test_two_chains_from_one_source_count_what_each_round_removes() -> None:
     assert removed == 2
     assert result.applied["OSL206"] == removed
     fixed_ok(model)
+
+
+@pytest.mark.parametrize(
+    ("inner", "outer", "merged", "out_shape"),
+    [
+        ("1", "2", [1, 2], "float[5,1,1,7]"),
+        ("0", "0", [0, 1], "float[1,1,5,7]"),
+        ("2", "0", [0, 3], "float[1,5,7,1]"),
+        ("0, 3", "1", [0, 1, 4], "float[1,1,5,7,1]"),
+        ("-1", "-3", [1, 3], "float[5,1,7,1]"),  # negative: the ranks are known
+    ],
+)
+def test_unsqueeze_chains_merge(inner: str, outer: str, merged: list[int], out_shape: str) -> None:
+    n_inner, n_outer = inner.count(",") + 1, outer.count(",") + 1
+    model = parse(
+        f"""
+        g (float[5,7] x) => ({out_shape} y) <int64[{n_inner}] a1 = {{{inner}}},
+                                             int64[{n_outer}] a2 = {{{outer}}}> {{
+            [u1] a = Unsqueeze (x, a1)
+            [u2] b = Unsqueeze (a, a2)
+            [neg] y = Neg (b)
+        }}
+        """
+    )
+    (finding,) = check(model)
+    assert finding.locations[0].detail == "unsqueeze"
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Unsqueeze", "Neg"]
+    node = fixed.graph.node[0]
+    axes = next(t for t in fixed.graph.initializer if t.name == node.input[1])
+    assert onnx.numpy_helper.to_array(axes).tolist() == merged
+
+
+def test_unsqueeze_chain_before_opset_13_uses_the_attribute() -> None:
+    model = parse(
+        """
+        g (float[5,7] x) => (float[5,1,1,7] y) {
+            [u1] a = Unsqueeze <axes = [1]> (x)
+            [u2] b = Unsqueeze <axes = [2]> (a)
+            [neg] y = Neg (b)
+        }
+        """,
+        opset=11,
+    )
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Unsqueeze", "Neg"]
+    assert list(fixed.graph.node[0].attribute[0].ints) == [1, 2]
+
+
+def test_unsqueeze_read_elsewhere_stays() -> None:
+    model = parse(
+        """
+        g (float[5,7] x) => (float[5,1,1,7] y, float[5,1,7] z) <int64[1] a1 = {1}> {
+            a = Unsqueeze (x, a1)
+            b = Unsqueeze (a, a1)
+            y = Neg (b)
+            z = Neg (a)
+        }
+        """
+    )
+    assert check(model) == []
