@@ -39,4 +39,4 @@ def test_readme_lists_every_rule() -> None:
     from onnxslim_lint.rules.registry import ALL_RULES
 
     for rule in ALL_RULES:
-        assert f"| {rule.code} | `{rule.name}` |" in README
+        assert f"| {rule.code} | `{rule.name}` | {rule.summary} |" in README
