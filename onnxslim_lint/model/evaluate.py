@@ -28,6 +28,7 @@ from onnxslim_lint.model.index import (
     NodeRef,
     has_subgraph,
     tensor_nbytes,
+    varint_size,
 )
 from onnxslim_lint.model.load import data_nbytes
 
@@ -439,14 +440,6 @@ def _too_large(comp: FoldComponent, max_constant: int | None) -> bool:
     return any(initializer_size(name, v) > max_constant for name, v in comp.materialize.items())
 
 
-def _varint_size(value: int) -> int:
-    size = 1
-    while value >= 0x80:
-        value >>= 7
-        size += 1
-    return size
-
-
 def initializer_size(name: str, value: np.ndarray) -> int:
     """The exact serialized size of ``numpy_helper.from_array(value, name)``.
 
@@ -455,10 +448,10 @@ def initializer_size(name: str, value: np.ndarray) -> int:
     """
     data_type = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
     name_bytes = len(name.encode("utf-8"))
-    size = sum(1 + _varint_size(int(dim)) for dim in value.shape)
-    size += 1 + _varint_size(int(data_type))
-    size += 1 + _varint_size(name_bytes) + name_bytes
-    return size + 1 + _varint_size(value.nbytes) + value.nbytes
+    size = sum(1 + varint_size(int(dim)) for dim in value.shape)
+    size += 1 + varint_size(int(data_type))
+    size += 1 + varint_size(name_bytes) + name_bytes
+    return size + 1 + varint_size(value.nbytes) + value.nbytes
 
 
 def _tensor_size_at_least(tensor: onnx.TensorProto) -> int:

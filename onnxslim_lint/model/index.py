@@ -371,6 +371,21 @@ def tensor_nbytes(tensor: onnx.TensorProto) -> int:
     return data + len(tensor.name) + 2 * len(tensor.dims) + 8
 
 
+def varint_size(value: int) -> int:
+    """Bytes of ``value`` as a protobuf varint."""
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+def field_nbytes(number: int, length: int) -> int:
+    """Bytes of a length-delimited protobuf field: its tag, the length, the payload
+    (to measure part of a message without serializing the whole)."""
+    return varint_size(number << 3 | 2) + varint_size(length) + length
+
+
 def node_nbytes(node: onnx.NodeProto) -> int:
     """What a node costs in the file; a Constant's tensor is measured by its dims."""
     if (

@@ -1,4 +1,5 @@
-"""Shared pieces of the fusion rules (OSL4xx): who reads a value, constant arrays."""
+"""Shared pieces of the rules that match node patterns: who reads a value, constant
+arrays and axes, rewriting a node in place."""
 
 from __future__ import annotations
 
@@ -160,3 +161,18 @@ def rewrite_as(
     del node.attribute[:]
     for key, value in attributes.items():
         node.attribute.append(onnx.helper.make_attribute(key, value))
+
+
+def constant_axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
+    """The constant ``axes`` of a Squeeze or Unsqueeze: its second input from opset 13,
+    its attribute before."""
+    node = ref.node
+    if index.opsets.get("", 1) >= 13:
+        if len(node.input) != 2 or not node.input[1]:
+            return None
+        value = constant_array(index, node.input[1])
+        return None if value is None else [int(v) for v in value.reshape(-1)]
+    if len(node.input) != 1:
+        return None
+    value = attr(node, "axes")
+    return None if value is None else [int(v) for v in value]

@@ -11,6 +11,7 @@ from onnx import TensorProto, numpy_helper
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules._fusion import constant_axes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 _T = TensorProto
@@ -256,7 +257,7 @@ def _unsqueeze_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Mer
         return None
     if not _only_reader(index, first.node.output[0], second):
         return None
-    inner, outer = _unsqueeze_axes(index, first), _unsqueeze_axes(index, second)
+    inner, outer = constant_axes(index, first), constant_axes(index, second)
     if not inner or not outer:
         return None
     if min(inner) < 0 or min(outer) < 0:
@@ -271,22 +272,6 @@ def _unsqueeze_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Mer
     free = [i for i in range(max(inner) + len(outer) + 1) if i not in taken]
     axes = tuple(sorted(taken | {free[a] for a in inner}))
     return _Merge(first, second, "unsqueeze", drop_first=True, axes=axes)
-
-
-def _unsqueeze_axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
-    """Constant axes of an Unsqueeze: its input from opset 13, its attribute before."""
-    node = ref.node
-    if index.opsets.get("", 1) >= 13:
-        if len(node.input) != 2 or not node.input[1] or index.is_overridable(node.input[1]):
-            return None
-        tensor = index.constant_tensor(node.input[1])
-        if tensor is None:
-            return None
-        return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
-    for attr in node.attribute:
-        if attr.name == "axes" and not attr.ref_attr_name:
-            return list(attr.ints)
-    return None
 
 
 def _rank(index: ModelIndex, name: str) -> int | None:

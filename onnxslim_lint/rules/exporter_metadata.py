@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
-from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.index import ModelIndex, field_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 # Everything that can carry ``metadata_props`` and ``doc_string`` inside a graph.
@@ -128,28 +128,10 @@ def _metadata_bytes(carrier: _Carrier) -> int:
     fields = carrier.DESCRIPTOR.fields_by_name
     size = 0
     for entry in carrier.metadata_props:
-        size += _field_size(fields["metadata_props"].number, entry.ByteSize())
+        size += field_nbytes(fields["metadata_props"].number, entry.ByteSize())
     if carrier.doc_string:
-        size += _field_size(fields["doc_string"].number, len(carrier.doc_string.encode()))
+        size += field_nbytes(fields["doc_string"].number, len(carrier.doc_string.encode()))
     return size
-
-
-def _field_size(number: int, length: int) -> int:
-    """Serialized bytes of a length-delimited field: its tag, the length, the data
-    (computed, so a whole graph is never copied to measure its metadata)."""
-    return len(_varint(number << 3 | 2)) + len(_varint(length)) + length
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def _keys(carrier: _Carrier) -> str:

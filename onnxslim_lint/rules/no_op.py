@@ -13,6 +13,7 @@ from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
+from onnxslim_lint.rules._fusion import constant_axes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 INT64_MAX = 2**63 - 1
@@ -498,17 +499,6 @@ def _concat(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
     return _NoOp(ref, ref.node.input[0], why="concat of one input")
 
 
-def _axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
-    if _opset(index) >= 13:
-        if len(ref.node.input) != 2 or not ref.node.input[1]:
-            return None
-        value = _const(index, ref.node.input[1])
-        return None if value is None else [int(v) for v in value.reshape(-1)]
-    if len(ref.node.input) != 1:
-        return None
-    return _attr(ref, "axes")
-
-
 def _squeeze(index: ModelIndex, ref: NodeRef) -> _NoOp | None:
     return _axis_pair(index, ref, "Unsqueeze", "squeeze of the unsqueezed axes")
 
@@ -531,7 +521,7 @@ def _axis_pair(index: ModelIndex, ref: NodeRef, first_op: str, why: str) -> _NoO
     node = first.node
     if node.op_type != first_op or node.domain not in ("", "ai.onnx") or not node.input[0]:
         return None
-    axes_out, axes_in = _axes(index, ref), _axes(index, first)
+    axes_out, axes_in = constant_axes(index, ref), constant_axes(index, first)
     if not axes_out or not axes_in:
         return None
     x = node.input[0]

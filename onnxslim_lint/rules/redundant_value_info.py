@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
-from onnxslim_lint.model.index import GraphScope, ModelIndex
+from onnxslim_lint.model.index import GraphScope, ModelIndex, field_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+
+_VALUE_INFO_FIELD = onnx.GraphProto.DESCRIPTOR.fields_by_name["value_info"].number
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,8 @@ def _redundant(index: ModelIndex) -> list[_Entry]:
                 why = "names no value"
             seen.add(info.name)
             if why:
-                found.append(_Entry(scope, position, info.name, why, _entry_bytes(info)))
+                nbytes = field_nbytes(_VALUE_INFO_FIELD, info.ByteSize())
+                found.append(_Entry(scope, position, info.name, why, nbytes))
     return found
 
 
@@ -135,12 +138,3 @@ def _matches_tensor(info: onnx.ValueInfoProto, tensor: onnx.TensorProto) -> bool
         d.WhichOneof("value") == "dim_value" and d.dim_value == size
         for d, size in zip(dims, tensor.dims, strict=True)
     )
-
-
-def _entry_bytes(info: onnx.ValueInfoProto) -> int:
-    """The entry with its field tag and length prefix in the graph."""
-    size = info.ByteSize()
-    length = 1
-    while size >= 1 << (7 * length):
-        length += 1
-    return 1 + length + size

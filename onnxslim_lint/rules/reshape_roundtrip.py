@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
+from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 # Ops that compute each element from the same element of their inputs: they give
@@ -148,7 +149,7 @@ def _plan(index: ModelIndex, first: NodeRef) -> _Roundtrip | None:
     x, a = first.node.input[0], first.node.output[0]
     shapes = index.inferred_shapes()
     x_shape = shapes.get(x)
-    if x_shape is None or not _static(x_shape[1]):
+    if x_shape is None or not is_static(x_shape[1]):
         return None
     if index.is_graph_output(a) or a in index.side_table_names:
         return None
@@ -221,10 +222,6 @@ def _inputs_ok(index: ModelIndex, ref: NodeRef, values: set[str]) -> bool:
         if constant is None or constant.ndim != 0:
             return False  # only scalars broadcast the same way to every shape
     return True
-
-
-def _static(dims: tuple[int | None, ...] | None) -> bool:
-    return dims is not None and all(isinstance(d, int) and d >= 0 for d in dims)
 
 
 def _drop_value_info(index: ModelIndex, names: set[str]) -> None:

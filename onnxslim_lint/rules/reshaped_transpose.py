@@ -11,6 +11,7 @@ from onnx import numpy_helper
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
+from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.rules._fusion import (
     attr,
     chain_next,
@@ -179,12 +180,11 @@ def _match(index: ModelIndex, last: NodeRef) -> _Chain | None:
     if first is None or not _is_reshape(first) or chain_next(index, first) is not middle:
         return None
     shapes = index.inferred_shapes()
-    dims = [
-        _static(shapes.get(name)) for name in (first.node.input[0], *_outputs(first, middle, last))
-    ]
-    if any(d is None for d in dims):
+    names = (first.node.input[0], *_outputs(first, middle, last))
+    dims = [shapes.get(name, (0, None))[1] for name in names]
+    if not all(is_static(d) for d in dims):
         return None
-    x_dims, y_dims, _, w_dims = dims
+    x_dims, y_dims, _, w_dims = (tuple(int(d) for d in ds) for ds in dims)  # type: ignore[union-attr]
     perm = attr(middle.node, "perm")
     if perm is None or sorted(perm) != list(range(len(y_dims))):
         return None
@@ -243,15 +243,6 @@ def _is_reshape(ref: NodeRef | None) -> bool:
 
 def _outputs(*refs: NodeRef) -> list[str]:
     return [ref.node.output[0] for ref in refs]
-
-
-def _static(info: tuple[int, tuple[int | None, ...] | None] | None) -> tuple[int, ...] | None:
-    if info is None or info[1] is None:
-        return None
-    dims = info[1]
-    if not all(isinstance(d, int) and d >= 0 for d in dims):
-        return None
-    return tuple(int(d) for d in dims)  # type: ignore[arg-type]
 
 
 def _reshape_to(index: ModelIndex, editor: Editor, chain: _Chain, source: str) -> None:
