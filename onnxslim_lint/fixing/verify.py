@@ -29,13 +29,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from onnxslim_lint.model.index import RANDOM_OPS
+from onnxslim_lint.model.domains import is_default_domain, is_random_op
 
 __all__ = [
     "COULD_NOT_VERIFY",
     "FAILED",
     "PASSED",
-    "RANDOM_OPS",
     "VerifyReport",
     "VerifySettings",
     "check_interface",
@@ -342,10 +341,6 @@ def _all_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
             yield from _all_graphs(sub)
 
 
-def _is_random_op(node: onnx.NodeProto) -> bool:
-    return node.domain in ("", "ai.onnx") and node.op_type in RANDOM_OPS
-
-
 def _random_functions(model: onnx.ModelProto) -> set[tuple[str, str]]:
     """Model-local functions that (transitively) contain a random op."""
     functions = {(f.domain, f.name): f for f in model.functions}
@@ -358,7 +353,7 @@ def _random_functions(model: onnx.ModelProto) -> set[tuple[str, str]]:
                 continue
             for node in func.node:
                 nodes = [node, *(n for g in _subgraphs(node) for n in _all_nodes(g))]
-                if any(_is_random_op(n) or (n.domain, n.op_type) in random for n in nodes):
+                if any(is_random_op(n) or (n.domain, n.op_type) in random for n in nodes):
                     random.add(key)
                     changed = True
                     break
@@ -376,7 +371,7 @@ def _random_outputs(model: onnx.ModelProto) -> set[str]:
     random_funcs = _random_functions(model)
 
     def node_random(node: onnx.NodeProto) -> bool:
-        return _is_random_op(node) or (node.domain, node.op_type) in random_funcs
+        return is_random_op(node) or (node.domain, node.op_type) in random_funcs
 
     # Per top-level node: does it (or any subgraph) contain randomness, and every
     # name it reads, including outer-scope names read inside its subgraphs.
@@ -506,7 +501,7 @@ def _index_bounds(
         while frontier:
             value = frontier.pop()
             for node, index in consumers.get(value, ()):
-                if node.domain not in ("", "ai.onnx"):
+                if not is_default_domain(node.domain):
                     continue
                 if node.op_type in _VALUE_PRESERVING_OPS and index == 0:
                     for out in node.output:
@@ -558,7 +553,7 @@ class _ShapeLookup:
             for init in graph.initializer:
                 self._known.setdefault(init.name, tuple(init.dims))
             for node in graph.node:
-                if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                if node.op_type == "Constant" and is_default_domain(node.domain):
                     for attr in node.attribute:
                         if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
                             self._known.setdefault(node.output[0], tuple(attr.t.dims))

@@ -22,8 +22,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
 from onnxslim_lint.model.index import (
-    RANDOM_OPS,
     ModelIndex,
     NodeRef,
     has_subgraph,
@@ -239,7 +239,7 @@ def _all_constant(index: ModelIndex, node: onnx.NodeProto, values: dict) -> bool
 
 def _foldable(index: ModelIndex, ref: NodeRef) -> bool:
     node = ref.node
-    if node.domain not in ("", "ai.onnx") or node.op_type not in EXACT_OPS:
+    if not is_default_domain(node.domain) or node.op_type not in EXACT_OPS:
         return False
     if has_subgraph(node) or not node.output:
         return False
@@ -577,7 +577,7 @@ class ConeEvaluator:
             return False
         node = ref.node
         return (
-            node.domain in ("", "ai.onnx")
+            is_default_domain(node.domain)
             and node.op_type in EXACT_OPS
             and node.op_type not in RANDOM_OPS
             and not has_subgraph(node)

@@ -26,28 +26,16 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxslim_lint.model.domains import canonical_domain, is_default_domain
 from onnxslim_lint.model.load import data_nbytes
 
 __all__ = [
-    "RANDOM_OPS",
     "GraphScope",
     "ModelIndex",
     "NodeRef",
     "Use",
     "tensor_detail",
 ]
-
-#: Default-domain ops whose outputs differ from run to run (or seed to seed).
-RANDOM_OPS = frozenset(
-    {
-        "RandomNormal",
-        "RandomUniform",
-        "RandomNormalLike",
-        "RandomUniformLike",
-        "Bernoulli",
-        "Multinomial",
-    }
-)
 
 _GRAPH = onnx.AttributeProto.GRAPH
 _GRAPHS = onnx.AttributeProto.GRAPHS
@@ -140,7 +128,7 @@ class ModelIndex:
             initializers={},
             sparse_initializers={},
             side_table_names=frozenset(_side_table_names(model)),
-            opsets={_domain(op.domain): op.version for op in model.opset_import},
+            opsets={canonical_domain(op.domain): op.version for op in model.opset_import},
             raw_views=raw_views or {},
         )
         index._add_scope(main)
@@ -238,7 +226,7 @@ class ModelIndex:
         if (
             ref is not None
             and ref.node.op_type == "Constant"
-            and ref.node.domain in ("", "ai.onnx")
+            and is_default_domain(ref.node.domain)
         ):
             return constant_node_tensor(ref.node)
         return None
@@ -475,7 +463,3 @@ def _side_table_names(model: onnx.ModelProto) -> set[str]:
                 names.update(name for name in node.input if name)
             names.update(v.name for v in graph.output)
     return names
-
-
-def _domain(domain: str) -> str:
-    return "" if domain in ("", "ai.onnx") else domain

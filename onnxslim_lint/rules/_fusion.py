@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
 
@@ -14,7 +15,7 @@ FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.T
 
 
 def is_op(ref: NodeRef | None, *op_types: str) -> bool:
-    return ref is not None and ref.node.domain in ("", "ai.onnx") and ref.node.op_type in op_types
+    return ref is not None and is_default_domain(ref.node.domain) and ref.node.op_type in op_types
 
 
 def sole_reader(index: ModelIndex, name: str) -> NodeRef | None:
@@ -131,7 +132,7 @@ def chain_next(index: ModelIndex, ref: NodeRef) -> NodeRef | None:
     reader = sole_reader(index, ref.node.output[0])
     if reader is None or reader.scope is not index.main:
         return None
-    return reader if reader.node.domain in ("", "ai.onnx") else None
+    return reader if is_default_domain(reader.node.domain) else None
 
 
 def other_input(ref: NodeRef | None, name: str) -> str | None:

@@ -9,6 +9,7 @@ import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import constant_axes
@@ -188,7 +189,7 @@ class ChainMerge(Rule):
 def _plain(ref: NodeRef) -> bool:
     node = ref.node
     return (
-        node.domain in ("", "ai.onnx")
+        is_default_domain(node.domain)
         and len(node.output) == 1
         and bool(node.output[0])
         and bool(node.input)

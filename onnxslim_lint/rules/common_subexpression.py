@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import RANDOM_OPS, ModelIndex, NodeRef, has_subgraph
+from onnxslim_lint.model.index import ModelIndex, NodeRef, has_subgraph
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 
@@ -116,7 +117,7 @@ class CommonSubexpression(Rule):
 
 def _key(index: ModelIndex, ref: NodeRef, functions: set[tuple[str, str]]) -> tuple | None:
     node = ref.node
-    if node.domain not in ("", "ai.onnx"):
+    if not is_default_domain(node.domain):
         return None
     if (node.domain, node.op_type) in functions:
         return None

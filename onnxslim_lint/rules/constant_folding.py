@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.evaluate import (
     EXACT_OPS,
     FoldComponent,
@@ -80,7 +81,7 @@ def _has_candidate(index: ModelIndex) -> bool:
         node = ref.node
         if ref.scope is not index.main or node.op_type not in EXACT_OPS:
             continue
-        if node.domain in ("", "ai.onnx") and all(
+        if is_default_domain(node.domain) and all(
             index.constant_tensor(name) is not None for name in node.input if name
         ):
             return True

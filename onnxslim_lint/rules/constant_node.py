@@ -5,6 +5,7 @@ from __future__ import annotations
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import (
     ModelIndex,
@@ -98,7 +99,7 @@ def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:
     node = ref.node
     if ref.scope is not index.main or node.op_type != "Constant":
         return None
-    if node.domain not in ("", "ai.onnx") or len(node.output) != 1 or not node.output[0]:
+    if not is_default_domain(node.domain) or len(node.output) != 1 or not node.output[0]:
         return None
     name = node.output[0]
     if index.is_graph_output(name) or name in index.side_table_names:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import (
     GraphScope,
@@ -126,7 +127,7 @@ def _live_nodes(index: ModelIndex, scope: GraphScope) -> set[int]:
     live: set[int] = set()
     for ref in index.node_refs:
         node = ref.node
-        if ref.scope is scope and node.domain not in ("", "ai.onnx") and not any(node.output):
+        if ref.scope is scope and not is_default_domain(node.domain) and not any(node.output):
             live.add(id(ref))
             pending.extend(index.reads_of_node(node))
     while pending:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import (
     GraphScope,
@@ -189,7 +190,7 @@ def _members(index: ModelIndex) -> list[_Member]:
         members.append(_Member(name, scope, tensor, None, tensor_nbytes(tensor), pinned(name)))
     for ref in index.nodes():
         node = ref.node
-        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+        if node.op_type != "Constant" or not is_default_domain(node.domain):
             continue
         if len(node.output) != 1 or not node.output[0]:
             continue

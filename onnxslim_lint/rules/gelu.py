@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import chain_next, other_input, rewrite_as, scalar
@@ -68,7 +69,7 @@ class Gelu(Rule):
         found: list[_Gelu] = []
         claimed: set[int] = set()
         for ref in index.nodes():
-            if ref.scope is not index.main or ref.node.domain not in ("", "ai.onnx"):
+            if ref.scope is not index.main or not is_default_domain(ref.node.domain):
                 continue
             match = None
             if ref.node.op_type == "Erf":
@@ -191,7 +192,7 @@ def _final_product(
 
 def _producer(index: ModelIndex, name: str | None) -> NodeRef | None:
     ref = index.producer.get(name) if name else None
-    if ref is None or ref.scope is not index.main or ref.node.domain not in ("", "ai.onnx"):
+    if ref is None or ref.scope is not index.main or not is_default_domain(ref.node.domain):
         return None
     return ref
 

@@ -7,6 +7,7 @@ from collections import Counter
 from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
@@ -89,7 +90,7 @@ class IdentityOp(Rule):
 
 def _passes_through(index: ModelIndex, ref: NodeRef) -> bool:
     node = ref.node
-    if node.domain not in ("", "ai.onnx") or not node.input or not node.input[0]:
+    if not is_default_domain(node.domain) or not node.input or not node.input[0]:
         return False
     if not node.output or not node.output[0]:
         return False

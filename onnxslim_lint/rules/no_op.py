@@ -9,6 +9,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
@@ -130,7 +131,7 @@ class NoOp(Rule):
             ref
             for ref in index.nodes()
             if ref.node.op_type in _CANDIDATES
-            and ref.node.domain in ("", "ai.onnx")
+            and is_default_domain(ref.node.domain)
             and len(ref.node.output) == 1
             and ref.node.output[0]
             and ref.node.input
@@ -519,7 +520,7 @@ def _axis_pair(index: ModelIndex, ref: NodeRef, first_op: str, why: str) -> _NoO
     if first is None or first.scope is not ref.scope:
         return None
     node = first.node
-    if node.op_type != first_op or node.domain not in ("", "ai.onnx") or not node.input[0]:
+    if node.op_type != first_op or not is_default_domain(node.domain) or not node.input[0]:
         return None
     axes_out, axes_in = constant_axes(index, ref), constant_axes(index, first)
     if not axes_out or not axes_in:
@@ -655,7 +656,7 @@ def _sign_blind_readers(index: ModelIndex, ref: NodeRef) -> list[str]:
     if not uses or not all(
         use.node is not None
         and use.scope is ref.scope
-        and use.node.node.domain in ("", "ai.onnx")
+        and is_default_domain(use.node.node.domain)
         and use.node.node.op_type in _SIGN_BLIND
         for use in uses
     ):

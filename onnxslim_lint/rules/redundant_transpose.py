@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
@@ -161,7 +162,7 @@ def _is_transpose(ref: NodeRef) -> bool:
     node = ref.node
     return (
         node.op_type == "Transpose"
-        and node.domain in ("", "ai.onnx")
+        and is_default_domain(node.domain)
         and len(node.input) == 1
         and bool(node.input[0])
         and len(node.output) == 1

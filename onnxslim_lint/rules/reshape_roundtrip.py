@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
 from onnxslim_lint.model.shapes import is_static
@@ -197,7 +198,7 @@ def _is_reshape(ref: NodeRef) -> bool:
     node = ref.node
     return (
         node.op_type == "Reshape"
-        and node.domain in ("", "ai.onnx")
+        and is_default_domain(node.domain)
         and len(node.input) >= 2
         and len(node.output) == 1
         and bool(node.output[0])
@@ -208,7 +209,7 @@ def _elementwise_op(ref: NodeRef) -> bool:
     node = ref.node
     return (
         node.op_type in _ELEMENTWISE
-        and node.domain in ("", "ai.onnx")
+        and is_default_domain(node.domain)
         and len(node.output) == 1
         and bool(node.output[0])
     )

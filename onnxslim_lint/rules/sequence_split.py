@@ -9,6 +9,7 @@ import onnx
 from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
@@ -129,7 +130,7 @@ class SequenceSplit(Rule):
 
 def _plan(index: ModelIndex, ref: NodeRef) -> _Rewrite | None:
     node = ref.node
-    if ref.scope is not index.main or node.domain not in ("", "ai.onnx"):
+    if ref.scope is not index.main or not is_default_domain(node.domain):
         return None
     if len(node.output) != 1 or not node.output[0] or not node.input or not node.input[0]:
         return None
@@ -144,7 +145,7 @@ def _plan(index: ModelIndex, ref: NodeRef) -> _Rewrite | None:
         reader = use.node
         if reader is None or reader.scope is not ref.scope or use.slot != 0:
             return None
-        if reader.node.op_type != "SequenceAt" or reader.node.domain not in ("", "ai.onnx"):
+        if reader.node.op_type != "SequenceAt" or not is_default_domain(reader.node.domain):
             return None
         position = _constant_int(index, reader.node.input[1] if len(reader.node.input) > 1 else "")
         if position is None or not -len(sizes) <= position < len(sizes):

@@ -6,6 +6,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.evaluate import apply_folds, plan_folds
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
@@ -66,7 +67,7 @@ class ShapeFolding(Rule):
             for ref in index.nodes()
             if ref.scope is index.main
             and ref.node.op_type in ("Shape", "Size", "Gather", "Slice")
-            and ref.node.domain in ("", "ai.onnx")
+            and is_default_domain(ref.node.domain)
             and ref.node.input
             and ref.node.input[0]
             and len(ref.node.output) == 1
@@ -111,7 +112,7 @@ def _shape_node(index: ModelIndex, name: str) -> NodeRef | None:
         ref is None
         or ref.scope is not index.main
         or ref.node.op_type != "Shape"
-        or ref.node.domain not in ("", "ai.onnx")
+        or not is_default_domain(ref.node.domain)
         or len(ref.node.input) != 1
     ):
         return None

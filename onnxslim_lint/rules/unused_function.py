@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import canonical_domain
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
@@ -86,16 +87,12 @@ class UnusedFunction(Rule):
         return changed
 
 
-def _norm(domain: str) -> str:
-    return "" if domain in ("", "ai.onnx") else domain
-
-
 def _key(function: onnx.FunctionProto) -> FunctionKey:
-    return (_norm(function.domain), function.name, function.overload)
+    return (canonical_domain(function.domain), function.name, function.overload)
 
 
 def _call_key(node: onnx.NodeProto) -> FunctionKey:
-    return (_norm(node.domain), node.op_type, node.overload)
+    return (canonical_domain(node.domain), node.op_type, node.overload)
 
 
 def _walk(nodes) -> Iterator[onnx.NodeProto]:  # type: ignore[no-untyped-def]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 from onnxslim_lint.rules.unused_function import _walk
-
-_DEFAULT = ("", "ai.onnx")
 
 
 class UnusedOpsetImport(Rule):
@@ -51,7 +50,9 @@ class UnusedOpsetImport(Rule):
         model = ctx.index.model
         used = used_domains(ctx.index)
         unused = [
-            op for op in model.opset_import if op.domain not in _DEFAULT and op.domain not in used
+            op
+            for op in model.opset_import
+            if not is_default_domain(op.domain) and op.domain not in used
         ]
         if not unused:
             return []
@@ -77,7 +78,9 @@ class UnusedOpsetImport(Rule):
         imports = index.model.opset_import
         changed = False
         for position in range(len(imports) - 1, -1, -1):
-            if imports[position].domain in domains and imports[position].domain not in _DEFAULT:
+            if imports[position].domain in domains and not is_default_domain(
+                imports[position].domain
+            ):
                 del imports[position]
                 changed = True
         return changed
