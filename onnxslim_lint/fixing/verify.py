@@ -30,6 +30,7 @@ import onnx
 from onnx import TensorProto
 
 from onnxslim_lint.model.domains import is_default_domain, is_random_op
+from onnxslim_lint.model.graphs import all_graphs, all_nodes, inner_nodes
 
 __all__ = [
     "COULD_NOT_VERIFY",
@@ -315,32 +316,6 @@ def _type_text(tp: onnx.TypeProto) -> str:
     return str(which)
 
 
-# --------------------------------------------------------------------------- graph walks
-
-
-def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            yield attr.g
-        elif attr.type == onnx.AttributeProto.GRAPHS:
-            yield from attr.graphs
-
-
-def _all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    """Every node of the graph and, recursively, of its subgraphs."""
-    for node in graph.node:
-        yield node
-        for sub in _subgraphs(node):
-            yield from _all_nodes(sub)
-
-
-def _all_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
-    yield graph
-    for node in graph.node:
-        for sub in _subgraphs(node):
-            yield from _all_graphs(sub)
-
-
 def _random_functions(model: onnx.ModelProto) -> set[tuple[str, str]]:
     """Model-local functions that (transitively) contain a random op."""
     functions = {(f.domain, f.name): f for f in model.functions}
@@ -352,7 +327,7 @@ def _random_functions(model: onnx.ModelProto) -> set[tuple[str, str]]:
             if key in random:
                 continue
             for node in func.node:
-                nodes = [node, *(n for g in _subgraphs(node) for n in _all_nodes(g))]
+                nodes = [node, *inner_nodes(node)]
                 if any(is_random_op(n) or (n.domain, n.op_type) in random for n in nodes):
                     random.add(key)
                     changed = True
@@ -377,7 +352,7 @@ def _random_outputs(model: onnx.ModelProto) -> set[str]:
     # name it reads, including outer-scope names read inside its subgraphs.
     info: list[tuple[onnx.NodeProto, bool, set[str]]] = []
     for node in model.graph.node:
-        inner = [n for g in _subgraphs(node) for n in _all_nodes(g)]
+        inner = list(inner_nodes(node))
         reads = {n for n in node.input if n}
         reads.update(i for n in inner for i in n.input if i)
         info.append((node, node_random(node) or any(node_random(n) for n in inner), reads))
@@ -487,7 +462,7 @@ def _index_bounds(
     value_info, or onnx shape inference as a last resort).
     """
     consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
-    for node in _all_nodes(model.graph):
+    for node in all_nodes(model.graph):
         for i, name in enumerate(node.input):
             if name:
                 consumers.setdefault(name, []).append((node, i))
@@ -549,7 +524,7 @@ class _ShapeLookup:
         self._known: dict[str, tuple[int, ...]] = {}
         self._value_infos: dict[str, onnx.ValueInfoProto] | None = None
         self._inferred = False
-        for graph in _all_graphs(model.graph):
+        for graph in all_graphs(model.graph):
             for init in graph.initializer:
                 self._known.setdefault(init.name, tuple(init.dims))
             for node in graph.node:
@@ -582,7 +557,7 @@ class _ShapeLookup:
     @staticmethod
     def _collect(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
         out: dict[str, onnx.ValueInfoProto] = {}
-        for graph in _all_graphs(model.graph):
+        for graph in all_graphs(model.graph):
             for vi in (*graph.value_info, *graph.input, *graph.output):
                 out.setdefault(vi.name, vi)
         return out

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
+from onnxslim_lint.model.graphs import all_graphs
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
 
 __all__ = ["Editor", "can_bypass"]
@@ -143,15 +144,10 @@ def _delete_where(repeated, predicate) -> None:  # type: ignore[no-untyped-def]
 
 
 def _defined_names(graph: onnx.GraphProto) -> set[str]:
-    names = {v.name for v in graph.input}
-    names.update(t.name for t in graph.initializer)
-    names.update(s.values.name for s in graph.sparse_initializer)
-    for node in graph.node:
-        names.update(out for out in node.output if out)
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                names |= _defined_names(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    names |= _defined_names(sub)
+    names: set[str] = set()
+    for sub in all_graphs(graph):
+        names.update(v.name for v in sub.input)
+        names.update(t.name for t in sub.initializer)
+        names.update(s.values.name for s in sub.sparse_initializer)
+        names.update(out for node in sub.node for out in node.output if out)
     return names

@@ -23,10 +23,10 @@ import onnx
 from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
+from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import (
     ModelIndex,
     NodeRef,
-    has_subgraph,
     tensor_nbytes,
     varint_size,
 )

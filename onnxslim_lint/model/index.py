@@ -27,6 +27,7 @@ import onnx
 from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import canonical_domain, is_default_domain
+from onnxslim_lint.model.graphs import all_graphs, all_nodes, named_subgraphs
 from onnxslim_lint.model.load import data_nbytes
 
 __all__ = [
@@ -36,9 +37,6 @@ __all__ = [
     "Use",
     "tensor_detail",
 ]
-
-_GRAPH = onnx.AttributeProto.GRAPH
-_GRAPHS = onnx.AttributeProto.GRAPHS
 
 
 @dataclass(eq=False)
@@ -133,11 +131,8 @@ class ModelIndex:
         )
         index._add_scope(main)
         for function in model.functions:
-            for node in function.node:
+            for node in all_nodes(function):
                 index._note_call(node)
-                for sub in _subgraphs(node):
-                    for sub_node in _walk_nodes(sub):
-                        index._note_call(sub_node)
         return index
 
     def _add_scope(self, scope: GraphScope) -> frozenset[str]:
@@ -165,7 +160,7 @@ class ModelIndex:
                 if name not in scope.defined:
                     outer_reads.add(name)
             implicit: set[str] = set()
-            for attr_name, sub in _named_subgraphs(node):
+            for attr_name, sub in named_subgraphs(node):
                 child = _make_scope(f"{scope.path}/{ref.label}/{attr_name}", sub, scope, ref)
                 implicit |= self._add_scope(child)
             if implicit:
@@ -416,41 +411,9 @@ def _make_scope(
     )
 
 
-def _named_subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
-    for attr in node.attribute:
-        if attr.type == _GRAPH:
-            yield attr.name, attr.g
-        elif attr.type == _GRAPHS:
-            for i, graph in enumerate(attr.graphs):
-                yield f"{attr.name}[{i}]", graph
-
-
-def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
-    for _, graph in _named_subgraphs(node):
-        yield graph
-
-
-def _walk_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    for node in graph.node:
-        yield node
-        for sub in _subgraphs(node):
-            yield from _walk_nodes(sub)
-
-
-def has_subgraph(node: onnx.NodeProto) -> bool:
-    return any(attr.type in (_GRAPH, _GRAPHS) for attr in node.attribute)
-
-
-def _walk_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
-    yield graph
-    for node in graph.node:
-        for sub in _subgraphs(node):
-            yield from _walk_graphs(sub)
-
-
 def _side_table_names(model: onnx.ModelProto) -> set[str]:
     names: set[str] = set()
-    for graph in _walk_graphs(model.graph):
+    for graph in all_graphs(model.graph):
         for annotation in graph.quantization_annotation:
             names.add(annotation.tensor_name)
             names.update(entry.value for entry in annotation.quant_parameter_tensor_names)
@@ -459,7 +422,7 @@ def _side_table_names(model: onnx.ModelProto) -> set[str]:
             names.add(binding.key)
             names.add(binding.value)
         for graph in (info.initialization, info.algorithm):
-            for node in _walk_nodes(graph):
+            for node in all_nodes(graph):
                 names.update(name for name in node.input if name)
             names.update(v.name for v in graph.output)
     return names

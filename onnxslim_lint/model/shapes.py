@@ -12,10 +12,9 @@ unknown; a whole shape is ``None`` when even the rank is unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import onnx
 
+from onnxslim_lint.model.graphs import all_graphs
 from onnxslim_lint.model.index import tensor_nbytes
 
 __all__ = ["Dims", "ShapeInfo", "infer_shapes", "is_static"]
@@ -23,9 +22,6 @@ __all__ = ["Dims", "ShapeInfo", "infer_shapes", "is_static"]
 Dims = tuple[int | None, ...]
 # name -> (elem_type, dims or None); elem_type 0 when unknown
 ShapeInfo = dict[str, tuple[int, Dims | None]]
-
-_GRAPH = onnx.AttributeProto.GRAPH
-_GRAPHS = onnx.AttributeProto.GRAPHS
 
 
 def is_static(dims: Dims | None) -> bool:
@@ -36,7 +32,7 @@ def infer_shapes(model: onnx.ModelProto) -> ShapeInfo:
     """Types and shapes of every value of ``model`` (not changed) that can be known."""
     known = _declared(model)
     copy = _light_copy(model)
-    for graph in _graphs(copy.graph):
+    for graph in all_graphs(copy.graph):
         del graph.value_info[:]
         for out in graph.output:
             if out.type.HasField("tensor_type"):
@@ -48,7 +44,7 @@ def infer_shapes(model: onnx.ModelProto) -> ShapeInfo:
     except Exception:  # too large, unknown op in strict paths, bad model: keep what is known
         return known
     result: ShapeInfo = {}
-    for graph in _graphs(inferred.graph):
+    for graph in all_graphs(inferred.graph):
         for value in (*graph.value_info, *graph.output):
             entry = _value_entry(value)
             if entry is not None:
@@ -88,7 +84,7 @@ def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _declared(model: onnx.ModelProto) -> ShapeInfo:
     known: ShapeInfo = {}
-    for graph in _graphs(model.graph):
+    for graph in all_graphs(model.graph):
         for tensor in graph.initializer:
             known[tensor.name] = (tensor.data_type, tuple(int(d) for d in tensor.dims))
         for value in graph.input:  # the interface wins over an overridable default
@@ -108,14 +104,3 @@ def _value_entry(value: onnx.ValueInfoProto) -> tuple[int, Dims | None] | None:
         int(d.dim_value) if d.HasField("dim_value") else None for d in tensor_type.shape.dim
     )
     return (tensor_type.elem_type, dims)
-
-
-def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
-    yield graph
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == _GRAPH:
-                yield from _graphs(attr.g)
-            elif attr.type == _GRAPHS:
-                for sub in attr.graphs:
-                    yield from _graphs(sub)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import ModelIndex, NodeRef, has_subgraph
+from onnxslim_lint.model.graphs import has_subgraph
+from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import canonical_domain
+from onnxslim_lint.model.graphs import all_nodes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
@@ -95,24 +94,13 @@ def _call_key(node: onnx.NodeProto) -> FunctionKey:
     return (canonical_domain(node.domain), node.op_type, node.overload)
 
 
-def _walk(nodes) -> Iterator[onnx.NodeProto]:  # type: ignore[no-untyped-def]
-    for node in nodes:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _walk(attr.g.node)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _walk(sub.node)
-
-
 def called_functions(index: ModelIndex) -> set[FunctionKey]:
     """Keys of the functions reachable from the graphs (main, subgraphs, training)."""
     by_key = {_key(f): f for f in index.model.functions}
     roots = [ref.node for ref in index.nodes()]
     for info in index.model.training_info:
-        roots.extend(_walk(info.initialization.node))
-        roots.extend(_walk(info.algorithm.node))
+        roots.extend(all_nodes(info.initialization))
+        roots.extend(all_nodes(info.algorithm))
     reached: set[FunctionKey] = set()
     pending = [_call_key(node) for node in roots]
     while pending:
@@ -120,7 +108,7 @@ def called_functions(index: ModelIndex) -> set[FunctionKey]:
         if key in reached or key not in by_key:
             continue
         reached.add(key)
-        pending.extend(_call_key(node) for node in _walk(by_key[key].node))
+        pending.extend(_call_key(node) for node in all_nodes(by_key[key]))
     return reached
 
 

@@ -6,9 +6,9 @@ import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
+from onnxslim_lint.model.graphs import all_nodes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
-from onnxslim_lint.rules.unused_function import _walk
 
 
 class UnusedOpsetImport(Rule):
@@ -90,11 +90,11 @@ def used_domains(index: ModelIndex) -> set[str]:
     model: onnx.ModelProto = index.model
     nodes = [ref.node for ref in index.nodes()]
     for info in model.training_info:
-        nodes.extend(_walk(info.initialization.node))
-        nodes.extend(_walk(info.algorithm.node))
+        nodes.extend(all_nodes(info.initialization))
+        nodes.extend(all_nodes(info.algorithm))
     used = {node.domain for node in nodes}
     for function in model.functions:
         used.add(function.domain)
-        used.update(node.domain for node in _walk(function.node))
+        used.update(node.domain for node in all_nodes(function))
         used.update(op.domain for op in function.opset_import)
     return used
