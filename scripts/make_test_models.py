@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerate the exporter-made test models in ``tests/models/exported/``.
+"""Regenerate the exporter-made test models in ``tests/models/exported/`` and ``dynamic/``.
 
 The committed ``.onnx`` files and ``MANIFEST.json`` are what the tests use; torch and
 transformers are needed only to regenerate them:
 
     pip install torch==2.13.0 transformers onnxscript
-    python scripts/make_test_models.py            # writes tests/models/exported/*
+    python scripts/make_test_models.py                  # writes both sets
+    python scripts/make_test_models.py --set dynamic    # only tests/models/dynamic/*
 
 (On the project machines ``torch==2.13.0`` resolves to a CPU-only wheel on local disk;
 elsewhere use ``--index-url https://download.pytorch.org/whl/cpu`` to avoid the CUDA build.)
@@ -21,6 +22,14 @@ whatever duplicates the files hold were made by the exporter.  Each model is exp
 * ``*_dynamo.onnx`` -- ``torch.export`` based exporter: ``torch.onnx.export(...,
   dynamo=True, optimize=False)`` with ``dynamic_shapes``, saved as one file (no external
   data), at the exporter's default opset.
+
+``tests/models/dynamic/`` holds a second set, exported as users export for serving:
+``torch.onnx.export(..., dynamo=True)`` with the exporter's default optimization on and
+dynamic batch and sequence axes (``dynamic_shapes``) -- BERT, GPT-2 and a Whisper decoder
+(whose encoder states have a dynamic length too).  The optimizer leaves symbolic
+``value_info`` on almost every value and folds part of the shape arithmetic, so these
+files exercise what static exports cannot: stale annotations after a fix, and shapes
+that are only known symbolically.
 
 Each export is run in onnxruntime (CPUExecutionProvider) on random inputs and compared with
 the torch model (atol 1e-4), at the manifest's run dims and at a second set of dims to check
@@ -39,6 +48,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import collections
+import dataclasses
 import hashlib
 import json
 import logging
@@ -56,14 +66,15 @@ from torch.export import Dim
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "tests" / "models" / "exported"
+DYNAMIC_DIR = ROOT / "tests" / "models" / "dynamic"
 SEED = 0
 ATOL = 1e-4
 LEGACY_OPSET = 17
 
 # Dims the tests should use when running a model, and a second set used here to check that
 # the dynamic axes really are dynamic.
-RUN_DIMS = {"batch": 2, "sequence": 8}
-ALT_DIMS = {"batch": 3, "sequence": 5}
+RUN_DIMS = {"batch": 2, "sequence": 8, "encoder_sequence": 12}
+ALT_DIMS = {"batch": 3, "sequence": 5, "encoder_sequence": 7}
 
 VOCAB = 1000
 HIDDEN = 64
@@ -156,6 +167,43 @@ class WhisperEncoderWrapper(torch.nn.Module):
         return (self.encoder(input_features=input_features, return_dict=True).last_hidden_state,)
 
 
+class WhisperDecoderWrapper(torch.nn.Module):
+    """The decoder alone, fed encoder states of any length (no cache), as exported for a
+    serving loop that runs the encoder once and the decoder per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = transformers.WhisperConfig(
+            vocab_size=VOCAB,
+            num_mel_bins=WHISPER_MELS,
+            d_model=HIDDEN,
+            encoder_layers=LAYERS,
+            encoder_attention_heads=HEADS,
+            encoder_ffn_dim=2 * HIDDEN,
+            decoder_layers=LAYERS,
+            decoder_attention_heads=HEADS,
+            decoder_ffn_dim=2 * HIDDEN,
+            max_source_positions=WHISPER_SOURCE_POS,
+            max_target_positions=MAX_POS,
+            pad_token_id=VOCAB - 1,
+            bos_token_id=VOCAB - 1,
+            eos_token_id=VOCAB - 1,
+            decoder_start_token_id=VOCAB - 2,
+            begin_suppress_tokens=None,
+            use_cache=False,
+        )
+        self.decoder = transformers.WhisperModel(cfg).get_decoder()
+
+    def forward(self, input_ids, encoder_hidden_states):
+        out = self.decoder(
+            input_ids=input_ids,
+            encoder_hidden_states=encoder_hidden_states,
+            use_cache=False,
+            return_dict=True,
+        )
+        return (out.last_hidden_state,)
+
+
 MOBILENET_IMAGE = 64
 MOBILENET_LABELS = 10
 
@@ -234,6 +282,14 @@ SPECS = {
         "make": ViTWrapper,
         # No dynamic axis: a static export, as fixed-size deployments make them.
         "inputs": {"pixel_values": ("float32", [1, 3, VIT_IMAGE, VIT_IMAGE])},
+        "outputs": ["last_hidden_state"],
+    },
+    "whisper_decoder": {
+        "make": WhisperDecoderWrapper,
+        "inputs": {
+            "input_ids": ("int64", ["batch", "sequence"]),
+            "encoder_hidden_states": ("float32", ["batch", "encoder_sequence", HIDDEN]),
+        },
         "outputs": ["last_hidden_state"],
     },
 }
@@ -333,14 +389,22 @@ def export_legacy(name: str, model: torch.nn.Module, path: Path) -> str:
     return "dynamic: " + ", ".join(sorted({d for a in dynamic_axes.values() for d in a.values()}))
 
 
+def _dynamic_shapes(name: str) -> dict[str, dict[int, Dim]]:
+    dims = {
+        "batch": Dim("batch", min=1, max=1024),
+        "sequence": Dim("sequence", min=2, max=MAX_POS),
+        "encoder_sequence": Dim("encoder_sequence", min=2, max=1024),
+    }
+    return {
+        inp: {i: dims[d] for i, d in enumerate(shape) if isinstance(d, str)}
+        for inp, (_, shape) in SPECS[name]["inputs"].items()
+    }
+
+
 def export_dynamo(name: str, model: torch.nn.Module, path: Path) -> str:
     spec = SPECS[name]
     args = tuple(torch.from_numpy(v) for v in make_inputs(name, RUN_DIMS, seed=1).values())
-    dims = {"batch": Dim("batch", min=1, max=1024), "sequence": Dim("sequence", min=2, max=MAX_POS)}
-    dynamic_shapes = {
-        inp: {i: dims[d] for i, d in enumerate(shape) if isinstance(d, str)}
-        for inp, (_, shape) in spec["inputs"].items()
-    }
+    dynamic_shapes = _dynamic_shapes(name)
     named = sorted({d for _, shape in spec["inputs"].values() for d in shape if isinstance(d, str)})
     note = "dynamic: " + ", ".join(named) if named else "static"
     try:
@@ -367,12 +431,39 @@ def export_dynamo(name: str, model: torch.nn.Module, path: Path) -> str:
                 output_names=spec["outputs"],
             )
         note = f"static (dynamic shapes failed: {type(exc).__name__})"
-    # One file: weights inline, no external data.
+    _save_without_stack_traces(program, path)
+    return note
+
+
+def export_dynamo_serving(name: str, model: torch.nn.Module, path: Path) -> str:
+    """``torch.onnx.export(dynamo=True)`` with its defaults (optimize on) and dynamic axes.
+
+    No static fallback: these files exist to be dynamic, so a failure is an error.
+    """
+    spec = SPECS[name]
+    args = tuple(torch.from_numpy(v) for v in make_inputs(name, RUN_DIMS, seed=1).values())
+    with torch.no_grad():
+        program = torch.onnx.export(
+            model,
+            args,
+            dynamo=True,
+            input_names=list(spec["inputs"]),
+            output_names=spec["outputs"],
+            dynamic_shapes=_dynamic_shapes(name),
+        )
+    _save_without_stack_traces(program, path)
+    return "dynamic: " + ", ".join(sorted(_dims_used(name)))
+
+
+def _save_without_stack_traces(program, path: Path) -> None:
+    """Save as one file (weights inline, no external data), without stack traces.
+
+    The exporter stamps every node with its Python stack trace, full of this machine's
+    paths (and half the file's bytes).  Drop that one key so the file does not depend on
+    where it was made; the other metadata (namespace, class_hierarchy, fx_node,
+    name_scopes) is kept as the exporter wrote it.
+    """
     program.save(str(path), external_data=False)
-    # The exporter stamps every node with its Python stack trace, full of this machine's
-    # paths (and half the file's bytes).  Drop that one key so the file does not depend on
-    # where it was made; the other metadata (namespace, class_hierarchy, fx_node,
-    # name_scopes) is kept as the exporter wrote it.
     proto = onnx.load(str(path))
     for node in _all_nodes(proto.graph):
         keep = [p for p in node.metadata_props if p.key not in STRIPPED_METADATA]
@@ -380,12 +471,57 @@ def export_dynamo(name: str, model: torch.nn.Module, path: Path) -> str:
             del node.metadata_props[:]
             node.metadata_props.extend(keep)
     onnx.save(proto, str(path))
-    return note
 
 
 STRIPPED_METADATA = ("pkg.torch.onnx.stack_trace",)
 
-EXPORTERS = {"legacy": export_legacy, "dynamo": export_dynamo}
+EXPORT_CALLS = {
+    "legacy": f"torch.onnx.export(dynamo=False, opset_version={LEGACY_OPSET}, dynamic_axes)",
+    "dynamo": "torch.onnx.export(dynamo=True, optimize=False, dynamic_shapes)"
+    ".save(external_data=False)",
+    "dynamo-serving": "torch.onnx.export(dynamo=True, dynamic_shapes).save(external_data=False)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSet:
+    """One folder of test models: which models, exported how, and what the folder is for."""
+
+    out_dir: Path
+    models: tuple[str, ...]
+    exporters: dict[str, str]  # file suffix -> EXPORT_CALLS key
+    notes: str
+
+
+_COMMON_NOTES = (
+    "Tiny random-weight models (seed 0) built from configs; nothing from a model hub. "
+    "'dims' are the values to use for the named dims when running a model; the "
+    "'duplicate_*' counts are byte-identical values (same dtype, dims, bytes), counted "
+    "as the number of extra copies; 'unused_initializers' are read by no node and no "
+    "graph output."
+)
+
+MODEL_SETS = {
+    "exported": ModelSet(
+        OUT_DIR,
+        ("bert", "gpt2", "whisper_encoder", "mobilenetv2", "vit"),
+        {"legacy": "legacy", "dynamo": "dynamo"},
+        _COMMON_NOTES,
+    ),
+    "dynamic": ModelSet(
+        DYNAMIC_DIR,
+        ("bert", "gpt2", "whisper_decoder"),
+        {"dynamo": "dynamo-serving"},
+        _COMMON_NOTES
+        + " Exported as for serving: dynamo=True with the exporter's optimizer on and dynamic"
+        " batch and sequence axes; 'value_info' counts the exporter's shape annotations.",
+    ),
+}
+EXPORT_FUNCTIONS = {
+    "legacy": export_legacy,
+    "dynamo": export_dynamo,
+    "dynamo-serving": export_dynamo_serving,
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -483,7 +619,19 @@ def model_stats(model: onnx.ModelProto) -> dict:
         "duplicate_examples": [sorted(g)[:4] for g in sorted(dup_groups, key=sorted)[:5]],
         "transposed_initializer_pairs": transposed_pairs,
         "functions": len(model.functions),
+        "value_info": sum(len(g.value_info) for g in _all_graphs(graph)),
     }
+
+
+def _all_graphs(graph: onnx.GraphProto):
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _all_graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _all_graphs(g)
 
 
 def _dim(d) -> str | int | None:
@@ -538,7 +686,9 @@ def _dims_used(name: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument(
+        "--set", choices=list(MODEL_SETS), action="append", help="model sets (default: all)"
+    )
     parser.add_argument("--only", nargs="*", choices=list(SPECS), help="models to export")
     opts = parser.parse_args(argv)
 
@@ -548,13 +698,6 @@ def main(argv: list[str] | None = None) -> int:
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-
-    out_dir: Path = opts.out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / "MANIFEST.json"
-    manifest = {"models": {}}
-    if manifest_path.exists() and opts.only:
-        manifest = json.loads(manifest_path.read_text())
 
     versions = {
         "python": sys.version.split()[0],
@@ -571,24 +714,36 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         pass
 
+    failed: list[str] = []
+    for set_name in opts.set or list(MODEL_SETS):
+        failed += write_set(MODEL_SETS[set_name], opts.only, versions)
+    if failed:
+        print("onnxruntime/torch mismatch: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_set(model_set: ModelSet, only: list[str] | None, versions: dict[str, str]) -> list[str]:
+    """Export one set's models into its folder and write its MANIFEST.json; return the
+    files whose onnxruntime outputs do not match torch."""
+    out_dir = model_set.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "MANIFEST.json"
+    manifest = {"models": {}}
+    if manifest_path.exists() and only:
+        manifest = json.loads(manifest_path.read_text())
     manifest["generator"] = "scripts/make_test_models.py"
     manifest["versions"] = versions
     manifest["atol"] = ATOL
-    manifest["notes"] = (
-        "Tiny random-weight models (seed 0) built from configs; nothing from a model hub. "
-        "'dims' are the values to use for the named dims when running a model; the "
-        "'duplicate_*' counts are byte-identical values (same dtype, dims, bytes), counted "
-        "as the number of extra copies; 'unused_initializers' are read by no node and no "
-        "graph output."
-    )
+    manifest["notes"] = model_set.notes
 
     rows = []
-    for name in opts.only or list(SPECS):
+    for name in [m for m in model_set.models if not only or m in only]:
         model = make_model(name)
-        for exporter, export in EXPORTERS.items():
+        for exporter, call in model_set.exporters.items():
             path = out_dir / f"{name}_{exporter}.onnx"
-            print(f"exporting {path.name} ...", flush=True)
-            dyn_note = export(name, model, path)
+            print(f"exporting {path.relative_to(ROOT)} ...", flush=True)
+            dyn_note = EXPORT_FUNCTIONS[call](name, model, path)
             proto = onnx.load(str(path))
             onnx.checker.check_model(proto, full_check=True)
             diff = ort_check(name, model, path, RUN_DIMS)
@@ -602,12 +757,7 @@ def main(argv: list[str] | None = None) -> int:
                 "file": path.name,
                 "model": name,
                 "exporter": exporter,
-                "export_call": (
-                    f"torch.onnx.export(dynamo=False, opset_version={LEGACY_OPSET}, dynamic_axes)"
-                    if exporter == "legacy"
-                    else "torch.onnx.export(dynamo=True, optimize=False, dynamic_shapes)"
-                    ".save(external_data=False)"
-                ),
+                "export_call": EXPORT_CALLS[call],
                 "shapes": dyn_note,
                 "stripped_node_metadata": list(STRIPPED_METADATA) if exporter == "dynamo" else [],
                 "versions": {k: versions[k] for k in ("torch", "transformers", "onnx")},
@@ -671,12 +821,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     total = sum(e["size_bytes"] for e in manifest["models"].values())
-    print(f"\ntotal size: {total / 1024 / 1024:.2f} MiB; versions: {json.dumps(versions)}")
-    failed = [e["file"] for e in rows if not e["ort_check"]["passed"]]
-    if failed:
-        print("onnxruntime/torch mismatch: " + ", ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    where = out_dir.relative_to(ROOT)
+    print(f"\n{where}: {total / 1024 / 1024:.2f} MiB; versions: {json.dumps(versions)}")
+    return [e["file"] for e in rows if not e["ort_check"]["passed"]]
 
 
 if __name__ == "__main__":
