@@ -57,6 +57,24 @@ READ_ERRORS: dict[str, ReadErrorKind] = {
             "Checking or fixing the file failed in onnxslim-lint itself (please report it);"
             " the file is left unchanged.",
         ),
+        ReadErrorKind(
+            "OSL011",
+            "invalid-tensor",
+            "A tensor's data does not agree with its dims and data type, or its dims are"
+            " impossible.",
+        ),
+        ReadErrorKind(
+            "OSL012",
+            "unknown-data-type",
+            "A data type that is not one of ONNX's TensorProto.DataType values.",
+        ),
+        ReadErrorKind(
+            "OSL013",
+            "invalid-attribute",
+            "An attribute's type is missing, or wrong for its operator, or not the one its"
+            " value is stored as.",
+        ),
+        ReadErrorKind("OSL014", "invalid-utf8", "A name or other text field is not valid UTF-8."),
     )
 }
 
