@@ -29,11 +29,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from onnxslim_lint.datafiles import lfs_pointer_size, model_data_files
+from onnxslim_lint.datafiles import model_data_files
 from onnxslim_lint.discover import matches_any
 from onnxslim_lint.errors import ConfigError
 from onnxslim_lint.findings import Finding, Location, format_bytes
 from onnxslim_lint.gitbase import BaseRevision
+from onnxslim_lint.model.lfs import lfs_pointer_size
 from onnxslim_lint.rules.model_size import ModelSize
 from onnxslim_lint.rules.size_growth import SizeGrowth
 from onnxslim_lint.sizes import SIZE_HELP, parse_size

@@ -23,32 +23,23 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
+from onnxslim_lint.model.graphs import iter_tensors
+
 __all__ = [
     "DATA_NAME",
     "external_locations",
     "is_data_file_name",
-    "lfs_pointer_size",
     "model_data_files",
     "models_using",
 ]
 
-LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 #: Names exporters give external-data files (torch.onnx, onnx.save, optimum, and
 #: onnxslim-lint's own ``model.onnx.data.1``); the pre-commit hook matches the same.
 DATA_NAME = re.compile(r"\.(onnx_data|data|data\.[0-9]+|bin)$", re.IGNORECASE)
 # An external_data entry with key "location": field 1, wire type 2, length 8.
 _LOCATION_KEY = b"\x0a\x08location"
-_SIZE_LINE = re.compile(rb"^size ([0-9]+)\s*$", re.MULTILINE)
 #: How many folders above a data file are searched for the models that use it.
 MAX_LEVELS_UP = 4
-
-
-def lfs_pointer_size(head: bytes) -> int | None:
-    """The object size a Git LFS pointer names, or None if ``head`` is not a pointer."""
-    if not head.startswith(LFS_PREFIX):
-        return None
-    match = _SIZE_LINE.search(head[:1024])
-    return int(match.group(1)) if match else None
 
 
 def is_data_file_name(name: str) -> bool:
@@ -81,8 +72,6 @@ def external_locations(model_bytes: bytes) -> list[str]:
 
 
 def _locations(model: onnx.ModelProto) -> list[str]:
-    from onnxslim_lint.model.load import iter_tensors
-
     found: set[str] = set()
     for tensor, _ in iter_tensors(model):
         if tensor.data_location != TensorProto.EXTERNAL:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from onnxslim_lint.datafiles import external_locations, lfs_pointer_size, model_data_files
+from onnxslim_lint.datafiles import external_locations, model_data_files
 from onnxslim_lint.errors import UsageError
+from onnxslim_lint.model.lfs import lfs_pointer_size
 
 __all__ = ["BaseRevision", "GitError", "changed_models", "find_toplevel", "open_base"]
 

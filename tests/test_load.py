@@ -16,7 +16,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.model import load as load_module
-from onnxslim_lint.model.load import iter_tensors, load_model, load_model_bytes
+from onnxslim_lint.model.graphs import iter_tensors
+from onnxslim_lint.model.load import load_model, load_model_bytes
+from onnxslim_lint.model.wire import scan_top_level
 
 # --------------------------------------------------------------------------- builders
 
@@ -268,7 +270,7 @@ def test_arbitrary_bytes_never_raise_anything_else(blob: bytes) -> None:
 
 
 def test_scanner_tells_garbage_from_truncation() -> None:
-    scan = load_module._scan_top_level
+    scan = scan_top_level
     assert scan(b"\x08\x07").status == "ok"
     assert scan(b"\x08").status == "truncated"
     assert scan(b"\x08\xff").status == "truncated"  # varint cut

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.load import load_model
-from onnxslim_lint.model.raw_views import initializer_views
+from onnxslim_lint.model.wire import initializer_views
 from onnxslim_lint.pipeline import check_model
 from onnxslim_lint.rules.registry import select_rules
 

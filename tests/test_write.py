@@ -13,7 +13,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.errors import OnnxLintError
 from onnxslim_lint.model import write as write_module
-from onnxslim_lint.model.load import iter_tensors, load_model
+from onnxslim_lint.model.graphs import iter_tensors
+from onnxslim_lint.model.load import load_model
 from onnxslim_lint.model.write import ModelWriteError, serialized_size, write_model
 
 

@@ -24,13 +24,13 @@ from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
 from onnxslim_lint.model.graphs import has_subgraph
-from onnxslim_lint.model.index import (
-    ModelIndex,
-    NodeRef,
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.tensors import (
+    initializer_size,
+    node_nbytes_at_least,
     tensor_nbytes,
-    varint_size,
+    tensor_nbytes_at_least,
 )
-from onnxslim_lint.model.load import data_nbytes
 
 __all__ = [
     "EXACT_OPS",
@@ -394,7 +394,7 @@ def _components(
     result = []
     for comp in groups.values():
         members = {id(ref) for ref in comp.nodes}
-        comp.removed_bytes = sum(_node_size_at_least(ref.node) + 3 for ref in comp.nodes)
+        comp.removed_bytes = sum(node_nbytes_at_least(ref.node) + 3 for ref in comp.nodes)
         for ref in comp.nodes:
             for out in ref.node.output:
                 if not out:
@@ -419,7 +419,7 @@ def _components(
                     scope, tensor = index.initializers[name]
                     if scope is index.main and not index.is_overridable(name):
                         comp.initializers.append(name)
-                        comp.removed_bytes += _tensor_size_at_least(tensor)
+                        comp.removed_bytes += tensor_nbytes_at_least(tensor)
                     continue
                 producer = index.producer.get(name)
                 if (
@@ -429,7 +429,7 @@ def _components(
                     and len(producer.node.output) == 1
                 ):
                     comp.constant_nodes.append(producer)
-                    comp.removed_bytes += _node_size_at_least(producer.node)
+                    comp.removed_bytes += node_nbytes_at_least(producer.node)
         result.append(comp)
     return result
 
@@ -438,37 +438,6 @@ def _too_large(comp: FoldComponent, max_constant: int | None) -> bool:
     if max_constant is None:
         return False
     return any(initializer_size(name, v) > max_constant for name, v in comp.materialize.items())
-
-
-def initializer_size(name: str, value: np.ndarray) -> int:
-    """The exact serialized size of ``numpy_helper.from_array(value, name)``.
-
-    Computed from the wire format (dims unpacked, as proto2 writes them; data type;
-    name; raw_data) so a large result is never converted just to be measured.
-    """
-    data_type = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
-    name_bytes = len(name.encode("utf-8"))
-    size = sum(1 + varint_size(int(dim)) for dim in value.shape)
-    size += 1 + varint_size(int(data_type))
-    size += 1 + varint_size(name_bytes) + name_bytes
-    return size + 1 + varint_size(value.nbytes) + value.nbytes
-
-
-def _tensor_size_at_least(tensor: onnx.TensorProto) -> int:
-    """A lower bound of a tensor's serialized size, from its dims (no serializing)."""
-    data = data_nbytes(tensor)
-    return tensor.ByteSize() if data is None else data + len(tensor.name)
-
-
-def _node_size_at_least(node: onnx.NodeProto) -> int:
-    """A lower bound of a node's serialized size; a Constant's tensor by its dims."""
-    if (
-        node.op_type == "Constant"
-        and len(node.attribute) == 1
-        and node.attribute[0].name == "value"
-    ):
-        return _tensor_size_at_least(node.attribute[0].t) + len(node.output[0])
-    return node.ByteSize()
 
 
 def _made_in(index: ModelIndex, name: str, members: set[int]) -> bool:

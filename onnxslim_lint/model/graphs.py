@@ -8,15 +8,18 @@ node after it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 import onnx
+from onnx import AttributeProto, GraphProto, ModelProto, TensorProto
 
 __all__ = [
     "all_graphs",
     "all_nodes",
     "has_subgraph",
     "inner_nodes",
+    "iter_tensors",
     "named_subgraphs",
     "subgraphs",
 ]
@@ -65,3 +68,61 @@ def inner_nodes(node: onnx.NodeProto) -> Iterator[onnx.NodeProto]:
     """Every node inside the node's subgraphs, at any depth (not the node itself)."""
     for sub in subgraphs(node):
         yield from all_nodes(sub)
+
+
+def iter_tensors(model: ModelProto) -> Iterator[tuple[TensorProto, str]]:
+    """Yield every TensorProto in ``model`` with a label naming it.
+
+    Covers graph initializers, both parts of sparse initializers, tensors in node
+    attributes (any of ``t``, ``tensors``, ``sparse_tensor(s)`` whatever the
+    attribute's declared type), subgraphs (``g``, ``graphs``) to any depth,
+    function nodes and attribute defaults, and training-info graphs. The order is
+    deterministic. The walk uses a queue, not recursion, so deep nesting is fine.
+    """
+    graphs: deque[GraphProto] = deque()
+    attributes: deque[tuple[AttributeProto, str]] = deque()
+    if model.HasField("graph"):
+        graphs.append(model.graph)
+    for info in model.training_info:
+        if info.HasField("initialization"):
+            graphs.append(info.initialization)
+        if info.HasField("algorithm"):
+            graphs.append(info.algorithm)
+    for function in model.functions:
+        fname = f"{function.domain}.{function.name}" if function.domain else function.name
+        for node in function.node:
+            owner = f"node '{node.name or node.op_type}' of function '{fname}'"
+            attributes.extend((attr, owner) for attr in node.attribute)
+        attributes.extend(
+            (attr, f"function '{fname}' default") for attr in function.attribute_proto
+        )
+
+    while graphs or attributes:
+        while graphs:
+            graph = graphs.popleft()
+            for tensor in graph.initializer:
+                yield tensor, tensor.name or f"<initializer of graph '{graph.name}'>"
+            for sparse in graph.sparse_initializer:
+                name = sparse.values.name or f"<sparse initializer of graph '{graph.name}'>"
+                yield sparse.values, name
+                yield sparse.indices, f"{name} (indices)"
+            for node in graph.node:
+                owner = f"node '{node.name or node.op_type}'"
+                attributes.extend((attr, owner) for attr in node.attribute)
+        while attributes:
+            attr, owner = attributes.popleft()
+            where = f"<attribute '{attr.name}' of {owner}>"
+            if attr.HasField("t"):
+                yield attr.t, attr.t.name or where
+            for tensor in attr.tensors:
+                yield tensor, tensor.name or where
+            sparses = list(attr.sparse_tensors)
+            if attr.HasField("sparse_tensor"):
+                sparses.insert(0, attr.sparse_tensor)
+            for sparse in sparses:
+                name = sparse.values.name or where
+                yield sparse.values, name
+                yield sparse.indices, f"{name} (indices)"
+            if attr.HasField("g"):
+                graphs.append(attr.g)
+            graphs.extend(attr.graphs)

@@ -28,14 +28,15 @@ from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import canonical_domain, is_default_domain
 from onnxslim_lint.model.graphs import all_graphs, all_nodes, named_subgraphs
-from onnxslim_lint.model.load import data_nbytes
+from onnxslim_lint.model.shapes import infer_shapes
+from onnxslim_lint.model.tensors import data_nbytes, raw_numpy_dtype
 
 __all__ = [
     "GraphScope",
     "ModelIndex",
     "NodeRef",
     "Use",
-    "tensor_detail",
+    "constant_node_tensor",
 ]
 
 
@@ -271,8 +272,8 @@ class ModelIndex:
         value: np.ndarray | None = None
         if tensor is not None and tensor.data_location != onnx.TensorProto.EXTERNAL:
             try:
-                if tensor.HasField("raw_data") and tensor.data_type in _VIEWABLE:
-                    dtype = np.dtype(_VIEWABLE[tensor.data_type]).newbyteorder("<")
+                dtype = raw_numpy_dtype(tensor.data_type)
+                if tensor.HasField("raw_data") and dtype is not None:
                     value = np.frombuffer(self.tensor_data(tensor), dtype=dtype).reshape(
                         tuple(int(d) for d in tensor.dims)
                     )
@@ -289,8 +290,6 @@ class ModelIndex:
         Never trusts the model's value_info (see :mod:`onnxslim_lint.model.shapes`).
         """
         if self._inferred is None:
-            from onnxslim_lint.model.shapes import infer_shapes
-
             self._inferred = infer_shapes(self.model)
         return self._inferred
 
@@ -303,22 +302,6 @@ class ModelIndex:
             candidate = f"{base}_{counter}"
             counter += 1
         return candidate
-
-
-_VIEWABLE: dict[int, str] = {
-    onnx.TensorProto.FLOAT: "float32",
-    onnx.TensorProto.DOUBLE: "float64",
-    onnx.TensorProto.FLOAT16: "float16",
-    onnx.TensorProto.INT8: "int8",
-    onnx.TensorProto.INT16: "int16",
-    onnx.TensorProto.INT32: "int32",
-    onnx.TensorProto.INT64: "int64",
-    onnx.TensorProto.UINT8: "uint8",
-    onnx.TensorProto.UINT16: "uint16",
-    onnx.TensorProto.UINT32: "uint32",
-    onnx.TensorProto.UINT64: "uint64",
-    onnx.TensorProto.BOOL: "bool",
-}
 
 
 def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
@@ -340,54 +323,6 @@ def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
     if name == "value_ints":
         return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [len(attr.ints)], attr.ints)
     return None
-
-
-def tensor_nbytes(tensor: onnx.TensorProto) -> int:
-    """What a tensor costs in the file, computed from its dims without reading its data.
-
-    ``ByteSize()`` would serialize the whole message to measure it: on a model with
-    large weights that costs as much as saving it.
-    """
-    data = data_nbytes(tensor)
-    if data is None:
-        return tensor.ByteSize()
-    return data + len(tensor.name) + 2 * len(tensor.dims) + 8
-
-
-def varint_size(value: int) -> int:
-    """Bytes of ``value`` as a protobuf varint."""
-    size = 1
-    while value >= 0x80:
-        value >>= 7
-        size += 1
-    return size
-
-
-def field_nbytes(number: int, length: int) -> int:
-    """Bytes of a length-delimited protobuf field: its tag, the length, the payload
-    (to measure part of a message without serializing the whole)."""
-    return varint_size(number << 3 | 2) + varint_size(length) + length
-
-
-def node_nbytes(node: onnx.NodeProto) -> int:
-    """What a node costs in the file; a Constant's tensor is measured by its dims."""
-    if (
-        node.op_type == "Constant"
-        and len(node.attribute) == 1
-        and node.attribute[0].name == "value"
-    ):
-        overhead = sum(len(name) + 2 for name in (*node.input, *node.output, node.name))
-        return tensor_nbytes(node.attribute[0].t) + overhead + 24
-    return node.ByteSize()
-
-
-def tensor_detail(tensor: onnx.TensorProto) -> str:
-    """``float32[64,256]``: the dtype and dims, for messages and locations."""
-    try:
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).name
-    except (KeyError, ValueError, TypeError):
-        dtype = onnx.TensorProto.DataType.Name(tensor.data_type).lower()
-    return f"{dtype}[{','.join(str(d) for d in tensor.dims)}]"
 
 
 def _make_scope(

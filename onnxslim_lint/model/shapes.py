@@ -15,7 +15,7 @@ from __future__ import annotations
 import onnx
 
 from onnxslim_lint.model.graphs import all_graphs
-from onnxslim_lint.model.index import tensor_nbytes
+from onnxslim_lint.model.tensors import tensor_nbytes
 
 __all__ = ["Dims", "ShapeInfo", "infer_shapes", "is_static"]
 

@@ -24,7 +24,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from onnxslim_lint.errors import OnnxLintError
-from onnxslim_lint.model.load import iter_tensors
+from onnxslim_lint.model.graphs import iter_tensors
 
 __all__ = ["ModelWriteError", "WriteResult", "serialized_size", "write_model"]
 

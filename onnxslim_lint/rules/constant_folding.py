@@ -6,14 +6,9 @@ from collections import Counter
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
-from onnxslim_lint.model.evaluate import (
-    EXACT_OPS,
-    FoldComponent,
-    apply_folds,
-    initializer_size,
-    plan_folds,
-)
+from onnxslim_lint.model.evaluate import EXACT_OPS, FoldComponent, apply_folds, plan_folds
 from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.tensors import initializer_size
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 

@@ -7,14 +7,8 @@ import onnx
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import (
-    ModelIndex,
-    NodeRef,
-    constant_node_tensor,
-    node_nbytes,
-    tensor_detail,
-    tensor_nbytes,
-)
+from onnxslim_lint.model.index import ModelIndex, NodeRef, constant_node_tensor
+from onnxslim_lint.model.tensors import node_nbytes, tensor_detail, tensor_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
-from onnxslim_lint.model.index import ModelIndex, field_nbytes
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.tensors import field_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 # Everything that can carry ``metadata_props`` and ``doc_string`` inside a graph.

@@ -9,7 +9,8 @@ from onnx import helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules._fusion import attr, is_op, only_read_by
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 

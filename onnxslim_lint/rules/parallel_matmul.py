@@ -10,8 +10,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location, format_bytes
-from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes, tensor_nbytes
-from onnxslim_lint.model.load import data_nbytes
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.tensors import data_nbytes, node_nbytes, tensor_nbytes
 from onnxslim_lint.rules._fusion import FLOAT_TYPES, forget, is_op, sole_reader
 from onnxslim_lint.rules.base import CheckContext, Rule, plural
 

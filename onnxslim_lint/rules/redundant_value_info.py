@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import onnx
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
-from onnxslim_lint.model.index import GraphScope, ModelIndex, field_nbytes
+from onnxslim_lint.model.index import GraphScope, ModelIndex
+from onnxslim_lint.model.tensors import field_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 _VALUE_INFO_FIELD = onnx.GraphProto.DESCRIPTOR.fields_by_name["value_info"].number

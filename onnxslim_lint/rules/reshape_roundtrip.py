@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
-from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
+from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
+from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 # Ops that compute each element from the same element of their inputs: they give

@@ -10,8 +10,9 @@ from onnx import numpy_helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
+from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
+from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules._fusion import (
     attr,
     chain_next,

@@ -11,7 +11,8 @@ from onnx import numpy_helper
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import ModelIndex, NodeRef, node_nbytes
+from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 

@@ -11,13 +11,8 @@ from onnx import helper
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import (
-    GraphScope,
-    ModelIndex,
-    tensor_detail,
-    tensor_nbytes,
-)
-from onnxslim_lint.model.load import element_bits
+from onnxslim_lint.model.index import GraphScope, ModelIndex
+from onnxslim_lint.model.tensors import element_bits, tensor_detail, tensor_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import GraphScope, ModelIndex, tensor_detail, tensor_nbytes
+from onnxslim_lint.model.index import GraphScope, ModelIndex
+from onnxslim_lint.model.tensors import tensor_detail, tensor_nbytes
 from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
 
 

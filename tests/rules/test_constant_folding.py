@@ -11,8 +11,8 @@ import pytest
 from graphs import parse
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxslim_lint.model.evaluate import initializer_size
 from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.tensors import initializer_size
 from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.constant_folding import ConstantFolding
 
