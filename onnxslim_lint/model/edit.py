@@ -12,7 +12,10 @@ under it).
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableSequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import onnx
 
@@ -20,6 +23,8 @@ from onnxslim_lint.model.graphs import all_graphs
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
 
 __all__ = ["Editor", "can_bypass"]
+
+_T = TypeVar("_T")
 
 
 def can_bypass(index: ModelIndex, ref: NodeRef, old: str, new: str) -> bool:
@@ -124,22 +129,25 @@ class Editor:
                 del nodes[position]
         for key, names in self._drop_inits.items():
             graph = self._scopes[key].graph
-            _delete_where(graph.initializer, lambda t, names=names: t.name in names)
-            _delete_where(graph.sparse_initializer, lambda s, names=names: s.values.name in names)
+            _delete_named(graph.initializer, names, lambda t: t.name)
+            _delete_named(graph.sparse_initializer, names, lambda s: s.values.name)
         if self._removed_values:
             still_defined = _defined_names(self.index.model.graph)
             gone = self._removed_values - still_defined
             if gone:
                 for scope in self.index.scopes:
-                    _delete_where(scope.graph.value_info, lambda v, gone=gone: v.name in gone)
+                    _delete_named(scope.graph.value_info, gone, lambda v: v.name)
         self._drop_nodes.clear()
         self._drop_inits.clear()
         self._removed_values.clear()
 
 
-def _delete_where(repeated, predicate) -> None:  # type: ignore[no-untyped-def]
+def _delete_named(
+    repeated: MutableSequence[_T], names: AbstractSet[str], name_of: Callable[[_T], str]
+) -> None:
+    """Delete, in place, the entries whose name is one of ``names``."""
     for position in range(len(repeated) - 1, -1, -1):
-        if predicate(repeated[position]):
+        if name_of(repeated[position]) in names:
             del repeated[position]
 
 

@@ -1,9 +1,13 @@
 """The one walk over a model's graphs: If/Loop/Scan subgraphs and function bodies.
 
 A subgraph is a graph held by a node attribute, of type ``GRAPH`` (If's branches,
-Loop's and Scan's body) or ``GRAPHS``. Every walk is depth first and in the graph's
-own order: a node comes before the nodes of its subgraphs, which come before the
-node after it.
+Loop's and Scan's body) or ``GRAPHS``. Every node walk is depth first and in the
+graph's own order: a node comes before the nodes of its subgraphs, which come before
+the node after it.
+
+:func:`iter_tensors` is the walk for tensors instead of nodes. It goes by the fields
+that are set, not by the attribute's declared type, so a tensor the loader must
+check (external data) is never missed in a malformed attribute.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import canonical_domain, is_default_domain
 from onnxslim_lint.model.graphs import all_graphs, all_nodes, named_subgraphs
-from onnxslim_lint.model.shapes import infer_shapes
+from onnxslim_lint.model.shapes import ShapeInfo, infer_shapes
 from onnxslim_lint.model.tensors import data_nbytes, raw_numpy_dtype
 
 __all__ = [
@@ -106,8 +106,8 @@ class ModelIndex:
     # Zero-copy bytes of main-graph initializers (model/raw_views.py); only given
     # for a model exactly as loaded, so an index built after an edit has none.
     raw_views: Mapping[str, memoryview] = field(default_factory=dict)
-    _inferred: dict | None = field(default=None, repr=False)
-    _arrays: dict[str, object] = field(default_factory=dict, repr=False)
+    _inferred: ShapeInfo | None = field(default=None, repr=False)
+    _arrays: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------
 
@@ -267,7 +267,7 @@ class ModelIndex:
         the index has views), so folding a large weight does not copy it first.
         """
         if name in self._arrays:
-            return self._arrays[name]  # type: ignore[return-value]
+            return self._arrays[name]
         tensor = self.constant_tensor(name)
         value: np.ndarray | None = None
         if tensor is not None and tensor.data_location != onnx.TensorProto.EXTERNAL:
@@ -284,7 +284,7 @@ class ModelIndex:
         self._arrays[name] = value
         return value
 
-    def inferred_shapes(self) -> dict[str, tuple[int, tuple[int | None, ...] | None]]:
+    def inferred_shapes(self) -> ShapeInfo:
         """name -> (elem_type, dims or None) by shape inference, computed once per index.
 
         Never trusts the model's value_info (see :mod:`onnxslim_lint.model.shapes`).
