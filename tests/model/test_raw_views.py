@@ -15,7 +15,7 @@ from onnxslim_lint.model.wire import initializer_views
 from onnxslim_lint.pipeline import check_model
 from onnxslim_lint.rules.registry import select_rules
 
-EXPORTED = sorted((Path(__file__).resolve().parent / "models" / "exported").glob("*.onnx"))
+EXPORTED = sorted((Path(__file__).resolve().parents[1] / "models" / "exported").glob("*.onnx"))
 
 
 @pytest.mark.parametrize("path", EXPORTED, ids=lambda p: p.name)
