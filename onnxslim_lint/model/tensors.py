@@ -121,9 +121,10 @@ def field_nbytes(number: int, length: int) -> int:
 def tensor_nbytes(tensor: TensorProto) -> int:
     """What a tensor costs in the file (external data included), from its dims.
 
-    An estimate within a few bytes of the tensor's serialization for tensors whose
-    data size the dims tell (``ByteSize()`` exactly for the others): a finding's
-    byte count, not a prediction of the file size.
+    The estimate a finding reports: for a tensor of a fixed-size type, its data
+    bytes (as raw data, the way exporters write weights) plus an allowance for name
+    and dims, within a few bytes of its serialization with inline ``raw_data``. For
+    strings and unknown types, ``ByteSize()`` exactly.
     """
     data = data_nbytes(tensor)
     if data is None:
@@ -144,11 +145,15 @@ def initializer_size(name: str, value: np.ndarray) -> int:
     name; raw_data) so a large result is never converted just to be measured.
     """
     data_type = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
+    bits = element_bits(data_type)
+    # sub-byte types are packed in raw_data, not one element per numpy item
+    data = value.nbytes if bits is None else math.ceil(value.size * bits / 8)
     name_bytes = len(name.encode("utf-8"))
     size = sum(1 + varint_size(int(dim)) for dim in value.shape)
     size += 1 + varint_size(int(data_type))
-    size += 1 + varint_size(name_bytes) + name_bytes
-    return size + 1 + varint_size(value.nbytes) + value.nbytes
+    if name_bytes:  # from_array leaves an empty name unset
+        size += 1 + varint_size(name_bytes) + name_bytes
+    return size + 1 + varint_size(data) + data
 
 
 def _is_constant_value_node(node: onnx.NodeProto) -> bool:
