@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["Finding", "FixSafety", "Location", "format_bytes"]
+__all__ = ["Finding", "FixAvailability", "FixSafety", "Location", "format_bytes"]
+
+
+class FixAvailability(Enum):
+    """Whether a rule's findings come with a fix (ruff's FixAvailability)."""
+
+    ALWAYS = "always"  # every finding is fixable
+    SOMETIMES = "sometimes"  # some findings are, others are reported only
+    NONE = "none"  # the rule only reports
 
 
 class FixSafety(Enum):

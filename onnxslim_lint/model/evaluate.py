@@ -1,44 +1,36 @@
-"""Evaluate nodes on constant inputs, and plan which nodes fold into initializers.
+"""Evaluate nodes on constant inputs, exactly.
 
 Evaluation uses onnx's reference evaluator on a one-node model, only for an
 allowlist of default-domain ops whose result is exact (the same bits as any
 runtime computes: data movement, integer arithmetic, comparisons and correctly
 rounded float arithmetic). Reductions of floats, matrix products, transcendental
-functions and random ops are never evaluated.
-
-:func:`plan_folds` finds, in one pass over the main graph in topological order,
-every node whose inputs are all constants (transitively), groups the folded nodes
-into connected components, and keeps a component only when the initializers it
-adds are no larger than what it removes (its nodes and the constants only it
-reads), so a fold never makes the file larger.
+functions and random ops are never evaluated. Which nodes to fold into
+initializers is the folding rules' decision (:mod:`onnxslim_lint.rules._folding`);
+:class:`ConeEvaluator` computes values in memory for rules that only look at them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
 from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.model.tensors import (
-    initializer_size,
-    node_nbytes_at_least,
-    tensor_nbytes,
-    tensor_nbytes_at_least,
-)
+from onnxslim_lint.model.shapes import ShapeInfo
+from onnxslim_lint.model.tensors import tensor_nbytes
 
 __all__ = [
     "EXACT_OPS",
+    "MAX_EVAL_BYTES",
     "ConeEvaluator",
-    "FoldComponent",
-    "apply_folds",
+    "constant_value",
     "evaluate_node",
-    "plan_folds",
+    "inputs_evaluable",
+    "matches_inference",
+    "output_elements",
 ]
 
 # Ops whose evaluation on any input gives exactly what a runtime gives.
@@ -116,7 +108,7 @@ _DTYPES = frozenset(
         np.float64,
     )
 )
-_MAX_EVAL_BYTES = 64 * 1024 * 1024
+MAX_EVAL_BYTES = 64 * 1024 * 1024
 
 
 def evaluate_node(
@@ -151,156 +143,26 @@ def evaluate_node(
     except Exception:
         return None
     arrays = []
-    for value in results:
-        if not isinstance(value, np.ndarray):
-            value = np.asarray(value) if np.isscalar(value) else None
+    for result in results:
+        value = result if isinstance(result, np.ndarray) else None
+        if value is None and np.isscalar(result):
+            value = np.asarray(result)
         if value is None or value.dtype not in _DTYPES:
             return None
         arrays.append(value)
     return arrays
 
 
-@dataclass(eq=False)
-class FoldComponent:
-    nodes: list[NodeRef] = field(default_factory=list)
-    # output name -> its value, for outputs read by nodes that stay (made into an
-    # initializer only by the fix: the check needs just its size)
-    materialize: dict[str, np.ndarray] = field(default_factory=dict)
-    # constants only this component reads: initializers and Constant nodes
-    initializers: list[str] = field(default_factory=list)
-    constant_nodes: list[NodeRef] = field(default_factory=list)
-    removed_bytes: int = 0
-    added_bytes: int = 0
-
-    @property
-    def removed_nodes(self) -> int:
-        return len(self.nodes) + len(self.constant_nodes)
-
-
-def plan_folds(
-    index: ModelIndex,
-    seeds: Mapping[int, list[np.ndarray]] | None = None,
-    *,
-    constants: bool = True,
-    max_constant: int | None = None,
-) -> list[FoldComponent]:
-    """Components of main-graph nodes that fold into initializers without growing the file.
-
-    ``seeds`` maps ``id(NodeRef)`` to the values of nodes known without evaluating
-    their inputs (``Shape`` of a static value); with ``constants=False`` only
-    components holding a seed are kept. No component creates an initializer larger
-    than ``max_constant`` bytes (the ``max-folded-constant`` setting).
-    """
-    seeds = seeds or {}
-    if index.model.ir_version <= 3:
-        return []
-    main_refs = [ref for ref in index.nodes() if ref.scope is index.main]
-    cache: dict[int, list[np.ndarray] | None] = {}
-    banned: set[int] = set()
-    for _ in range(len(main_refs) + 1):
-        values, folded = _fold_pass(index, main_refs, seeds, cache, banned)
-        if not folded:
-            return []
-        components = _components(index, folded, values)
-        if not constants:
-            components = [c for c in components if any(id(r) in seeds for r in c.nodes)]
-        failing = [
-            c for c in components if c.added_bytes > c.removed_bytes or _too_large(c, max_constant)
-        ]
-        if not failing:
-            return [c for c in components if c.materialize or c.nodes]
-        for comp in failing:
-            growing = [
-                ref for ref in comp.nodes if id(ref) not in seeds and _grows(index, ref, values)
-            ]
-            banned.update(id(ref) for ref in (growing or comp.nodes))
-    return []
-
-
-def _const_value(index: ModelIndex, name: str) -> np.ndarray | None:
+def constant_value(index: ModelIndex, name: str) -> np.ndarray | None:
     value = index.constant_array(name)
     if value is None:
         return None
     return value if value.dtype in _DTYPES else None
 
 
-def _all_constant(index: ModelIndex, node: onnx.NodeProto, values: dict) -> bool:  # type: ignore[type-arg]
-    """Every input is folded already or a small enough constant (no data touched)."""
-    total = 0
-    for name in node.input:
-        if not name or name in values:
-            continue
-        tensor = index.constant_tensor(name)
-        if tensor is None:
-            return False
-        total += tensor_nbytes(tensor)
-    return total <= _MAX_EVAL_BYTES
-
-
-def _foldable(index: ModelIndex, ref: NodeRef) -> bool:
-    node = ref.node
-    if not is_default_domain(node.domain) or node.op_type not in EXACT_OPS:
-        return False
-    if has_subgraph(node) or not node.output:
-        return False
-    for out in node.output:
-        if out and (index.is_graph_output(out) or out in index.side_table_names):
-            return False
-    return True
-
-
-def _fold_pass(index, refs, seeds, cache, banned):  # type: ignore[no-untyped-def]
-    values: dict[str, np.ndarray] = {}
-    folded: list[NodeRef] = []
-    shapes = None
-    for ref in refs:
-        node = ref.node
-        if id(ref) in banned:
-            continue
-        if id(ref) in seeds:
-            result = seeds[id(ref)]
-        else:
-            if node.op_type == "Constant" or not _foldable(index, ref):
-                continue
-            if not _all_constant(index, node, values):
-                continue  # decided before any tensor is converted
-            inputs: list[np.ndarray | None] = []
-            ok = True
-            for name in node.input:
-                if not name:
-                    inputs.append(None)
-                    continue
-                value = values.get(name)
-                if value is None:
-                    value = _const_value(index, name)
-                if value is None:
-                    ok = False
-                    break
-                inputs.append(value)
-            if not ok or not _inputs_ok(node, inputs):
-                continue
-            if id(ref) not in cache:
-                result = evaluate_node(node, inputs, index.opsets)
-                if result is not None:
-                    if shapes is None:
-                        shapes = index.inferred_shapes()
-                    if not _matches_inference(node, result, shapes):
-                        result = None
-                cache[id(ref)] = result
-            result = cache[id(ref)]
-            if result is None:
-                continue
-        outs = [o for o in node.output if o]
-        if len(outs) != len(result):
-            continue
-        values.update(zip(outs, result, strict=True))
-        folded.append(ref)
-    return values, folded
-
-
-def _inputs_ok(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> bool:
+def inputs_evaluable(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> bool:
     present = [v for v in inputs if v is not None]
-    if sum(v.nbytes for v in present) > _MAX_EVAL_BYTES:
+    if sum(v.nbytes for v in present) > MAX_EVAL_BYTES:
         return False
     if node.op_type in _INT_ONLY_OPS and any(v.dtype.kind == "f" for v in present):
         return False
@@ -318,11 +180,11 @@ def _inputs_ok(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> bool:
                 info = np.iinfo(target)
                 if np.any(present[0] < info.min) or np.any(present[0] > info.max):
                     return False
-    estimate = _output_elements(node.op_type, inputs)
-    return estimate is None or estimate * 8 <= _MAX_EVAL_BYTES
+    estimate = output_elements(node.op_type, inputs)
+    return estimate is None or estimate * 8 <= MAX_EVAL_BYTES
 
 
-def _output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
+def output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
     """How many elements an op that can grow its input will make (before running it)."""
     try:
         if op == "ConstantOfShape" and inputs[0] is not None:
@@ -343,7 +205,7 @@ def _output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
     return None
 
 
-def _matches_inference(node: onnx.NodeProto, result: list[np.ndarray], shapes) -> bool:  # type: ignore[no-untyped-def]
+def matches_inference(node: onnx.NodeProto, result: list[np.ndarray], shapes: ShapeInfo) -> bool:
     outs = [o for o in node.output if o]
     for name, value in zip(outs, result, strict=False):
         elem, dims = shapes.get(name, (0, None))
@@ -357,120 +219,6 @@ def _matches_inference(node: onnx.NodeProto, result: list[np.ndarray], shapes) -
             if any(d is not None and d != s for d, s in zip(dims, value.shape, strict=True)):
                 return False
     return True
-
-
-def _grows(index: ModelIndex, ref: NodeRef, values: Mapping[str, np.ndarray]) -> bool:
-    out_bytes = sum(values[o].nbytes for o in ref.node.output if o in values)
-    in_bytes = 0
-    for name in ref.node.input:
-        if name in values:
-            in_bytes += values[name].nbytes
-        elif name:
-            value = _const_value(index, name)
-            in_bytes += 0 if value is None else value.nbytes
-    return out_bytes > in_bytes
-
-
-def _components(
-    index: ModelIndex, folded: list[NodeRef], values: Mapping[str, np.ndarray]
-) -> list[FoldComponent]:
-    in_fold = {id(ref): ref for ref in folded}
-    parent = {id(ref): id(ref) for ref in folded}
-
-    def find(key: int) -> int:
-        while parent[key] != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
-    for ref in folded:
-        for name in ref.node.input:
-            producer = index.producer.get(name) if name else None
-            if producer is not None and id(producer) in in_fold:
-                parent[find(id(producer))] = find(id(ref))
-    groups: dict[int, FoldComponent] = {}
-    for ref in folded:
-        groups.setdefault(find(id(ref)), FoldComponent()).nodes.append(ref)
-    result = []
-    for comp in groups.values():
-        members = {id(ref) for ref in comp.nodes}
-        comp.removed_bytes = sum(node_nbytes_at_least(ref.node) + 3 for ref in comp.nodes)
-        for ref in comp.nodes:
-            for out in ref.node.output:
-                if not out:
-                    continue
-                uses = index.uses_of(out)
-                if any(use.node is None or id(use.node) not in members for use in uses):
-                    comp.materialize[out] = values[out]
-                    comp.added_bytes += initializer_size(out, values[out]) + 6
-        seen: set[str] = set()
-        for ref in comp.nodes:
-            for name in ref.node.input:
-                if not name or name in seen or (name in values and _made_in(index, name, members)):
-                    continue
-                seen.add(name)
-                if index.is_graph_output(name) or name in index.side_table_names:
-                    continue
-                if not all(
-                    u.node is not None and id(u.node) in members for u in index.uses_of(name)
-                ):
-                    continue
-                if name in index.initializers:
-                    scope, tensor = index.initializers[name]
-                    if scope is index.main and not index.is_overridable(name):
-                        comp.initializers.append(name)
-                        comp.removed_bytes += tensor_nbytes_at_least(tensor)
-                    continue
-                producer = index.producer.get(name)
-                if (
-                    producer is not None
-                    and producer.node.op_type == "Constant"
-                    and producer.scope is index.main
-                    and len(producer.node.output) == 1
-                ):
-                    comp.constant_nodes.append(producer)
-                    comp.removed_bytes += node_nbytes_at_least(producer.node)
-        result.append(comp)
-    return result
-
-
-def _too_large(comp: FoldComponent, max_constant: int | None) -> bool:
-    if max_constant is None:
-        return False
-    return any(initializer_size(name, v) > max_constant for name, v in comp.materialize.items())
-
-
-def _made_in(index: ModelIndex, name: str, members: set[int]) -> bool:
-    producer = index.producer.get(name)
-    return producer is not None and id(producer) in members
-
-
-def apply_folds(index: ModelIndex, components: list[FoldComponent]) -> bool:
-    """Replace each component's nodes by initializers holding the values read outside it."""
-    from onnxslim_lint.model.edit import Editor
-
-    editor = Editor(index)
-    graph = index.main.graph
-    changed = False
-    materialized: set[str] = set()
-    for comp in components:
-        for ref in (*comp.nodes, *comp.constant_nodes):
-            editor.remove_node(ref)
-        for name in comp.initializers:
-            editor.remove_initializer(index.main, name)
-        for name, value in comp.materialize.items():
-            graph.initializer.append(numpy_helper.from_array(value, name))
-            materialized.add(name)
-        changed = True
-    editor.commit()
-    if materialized:
-        # an annotation of the old value may be stale; the initializer says it all
-        for scope in index.scopes:
-            values = scope.graph.value_info
-            for position in range(len(values) - 1, -1, -1):
-                if values[position].name in materialized:
-                    del values[position]
-    return changed
 
 
 class ConeEvaluator:
@@ -500,7 +248,7 @@ class ConeEvaluator:
         self._bad: set[str] = set()  # never computable: the cone reaches a non-constant
         self._failed: set[str] = set()  # not computed (a cap, or evaluation refused)
         self._spent = 0
-        self._shapes = None
+        self._shapes: ShapeInfo | None = None
 
     def value(self, name: str) -> np.ndarray | None:
         """The value of ``name`` if it is a constant or computable from constants."""
@@ -539,7 +287,7 @@ class ConeEvaluator:
         tensor = index.constant_tensor(name)
         if tensor is None or tensor_nbytes(tensor) > self.max_bytes:
             return None
-        return _const_value(index, name)
+        return constant_value(index, name)
 
     def _evaluable(self, ref: NodeRef | None) -> bool:
         if ref is None or ref.scope is not self.index.main:
@@ -607,16 +355,16 @@ class ConeEvaluator:
         ]
         if any(v is None for n, v in zip(node.input, inputs, strict=True) if n):
             return None
-        estimate = _output_elements(node.op_type, inputs)
+        estimate = output_elements(node.op_type, inputs)
         limit = min(budget, self.max_total_bytes - self._spent)
-        if not _inputs_ok(node, inputs) or (estimate is not None and estimate * 8 > limit):
+        if not inputs_evaluable(node, inputs) or (estimate is not None and estimate * 8 > limit):
             self._failed.update(outs)
             return None
         result = evaluate_node(node, inputs, self.index.opsets)
         if result is not None:
             if self._shapes is None:
                 self._shapes = self.index.inferred_shapes()
-            if len(result) != len(outs) or not _matches_inference(node, result, self._shapes):
+            if len(result) != len(outs) or not matches_inference(node, result, self._shapes):
                 result = None
         made = 0 if result is None else sum(v.nbytes for v in result)
         if result is None or made > limit:

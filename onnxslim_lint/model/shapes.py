@@ -12,6 +12,8 @@ unknown; a whole shape is ``None`` when even the rank is unknown.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import onnx
 
 from onnxslim_lint.model.graphs import all_graphs
@@ -24,7 +26,7 @@ Dims = tuple[int | None, ...]
 ShapeInfo = dict[str, tuple[int, Dims | None]]
 
 
-def is_static(dims: Dims | None) -> bool:
+def is_static(dims: Dims | None) -> TypeGuard[tuple[int, ...]]:
     return dims is not None and all(isinstance(d, int) and d >= 0 for d in dims)
 
 

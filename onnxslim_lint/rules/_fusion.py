@@ -1,20 +1,25 @@
 """Shared pieces of the rules that match node patterns: who reads a value, constant
-arrays and axes, rewriting a node in place."""
+arrays and axes, which nodes a pattern has claimed, rewriting a node in place."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeGuard
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxslim_lint.findings import Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
+from onnxslim_lint.rules.base import Saving
 
 FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16})
 
 
-def is_op(ref: NodeRef | None, *op_types: str) -> bool:
+def is_op(ref: NodeRef | None, *op_types: str) -> TypeGuard[NodeRef]:
     return ref is not None and is_default_domain(ref.node.domain) and ref.node.op_type in op_types
 
 
@@ -152,7 +157,7 @@ def scalar(index: ModelIndex, name: str | None, kinds: str = "fiu") -> float | N
 
 
 def rewrite_as(
-    node: onnx.NodeProto, op_type: str, inputs: list[str], attributes: dict[str, object]
+    node: onnx.NodeProto, op_type: str, inputs: list[str], attributes: Mapping[str, object]
 ) -> None:
     """Turn ``node`` in place into ``op_type`` (default domain), keeping its outputs."""
     node.op_type = op_type
@@ -177,3 +182,31 @@ def constant_axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
         return None
     value = attr(node, "axes")
     return None if value is None else [int(v) for v in value]
+
+
+class Claims:
+    """The nodes of the patterns matched so far: a node belongs to one pattern at most."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+
+    def take(self, refs: Iterable[NodeRef]) -> bool:
+        """Claim every node of a pattern, unless one is claimed already."""
+        ids = [id(ref) for ref in refs]
+        if any(key in self._ids for key in ids):
+            return False
+        self._ids.update(ids)
+        return True
+
+
+def pattern_saving(location: Location, removed: Sequence[NodeRef]) -> Saving:
+    """A pattern rewritten into one of its nodes: the others are removed."""
+    nbytes = sum(ref.node.ByteSize() for ref in removed)
+    return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
+
+
+def remove_nodes(index: ModelIndex, refs: Iterable[NodeRef]) -> None:
+    editor = Editor(index)
+    for ref in refs:
+        editor.remove_node(ref)
+    editor.commit()

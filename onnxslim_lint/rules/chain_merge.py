@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import constant_axes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 _T = TensorProto
 _FLOATS = frozenset({_T.FLOAT16, _T.BFLOAT16, _T.FLOAT, _T.DOUBLE})
@@ -57,7 +58,7 @@ class _Merge:
         return nodes
 
 
-class ChainMerge(Rule):
+class ChainMerge(GraphRule[_Merge]):
     """
     ## What it does
     Merges two consecutive nodes into one (or none):
@@ -99,9 +100,10 @@ class ChainMerge(Rule):
     name = "chain-merge"
     summary = "Reshape, Unsqueeze and Cast chains that merge into one node"
     fix_title = "Merge the chained nodes"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Merge]:
         index = ctx.index
         merges: list[_Merge] = []
         claimed: set[int] = set()
@@ -129,42 +131,31 @@ class ChainMerge(Rule):
                 continue
             names = {first.node.input[0], middle, second.node.output[0]}
             if names & touched:
-                continue  # the fix would skip it this round (see fix)
+                continue  # the fix would skip it this round (see apply)
             touched |= names
             claimed.update((id(first), id(second)))
             merges.append(merge)
-        if not merges:
-            return []
-        removed = [ref for merge in merges for ref in merge.removed]
-        nbytes = sum(ref.node.ByteSize() for ref in removed)
-        kinds = Counter(f"{m.first.node.op_type}->{m.second.node.op_type}" for m in merges)
-        text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(merges), 'chain')} that merge ({text}), "
-                f"{plural(len(removed), 'node')} fewer{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        f"{m.first.label} -> {m.second.label}",
-                        m.second.scope.path,
-                        m.kind,
-                        0,
-                    )
-                    for m in merges
-                ],
-                count=len(removed),
-                nbytes=nbytes,
-                nodes=len(removed),
-                plan=merges,
-            )
-        ]
+        return merges
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Merge) -> Saving:
+        label = f"{item.first.label} -> {item.second.label}"
+        location = Location("node", label, item.second.scope.path, item.kind, 0)
+        removed = item.removed
+        nbytes = sum(ref.node.ByteSize() for ref in removed)
+        return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
+
+    def message(self, items: Sequence[_Merge], total: Saving) -> str:
+        kinds = Counter(f"{m.first.node.op_type}->{m.second.node.op_type}" for m in items)
+        text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return (
+            f"{plural(len(items), 'chain')} that merge ({text}), "
+            f"{plural(total.count, 'node')} fewer{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Merge]) -> bool:
         editor = Editor(index)
         changed = False
-        for merge in finding.plan:  # type: ignore[attr-defined]
+        for merge in items:
             first, second = merge.first.node, merge.second.node
             source, middle, result = first.input[0], first.output[0], second.output[0]
             if {source, middle, result} & editor.touched:

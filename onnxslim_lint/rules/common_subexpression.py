@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -21,7 +22,7 @@ class _Merge:
     renames: tuple[tuple[str, str, bool], ...]
 
 
-class CommonSubexpression(Rule):
+class CommonSubexpression(GraphRule[_Merge]):
     """
     ## What it does
     Finds nodes of the same graph that compute the same thing: the same operator
@@ -60,39 +61,28 @@ class CommonSubexpression(Rule):
     name = "common-subexpression"
     summary = "Identical nodes computing the same value more than once"
     fix_title = "Keep the first of each set of identical nodes and rewire readers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        merges = _plan(ctx.index)
-        if not merges:
-            return []
-        nbytes = sum(m.later.node.ByteSize() for m in merges)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(merges), 'node')} computing a value already computed"
-                f"{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        m.later.label,
-                        m.later.scope.path,
-                        f"{m.later.node.op_type} = {m.earlier.label}",
-                        m.later.node.ByteSize(),
-                    )
-                    for m in merges
-                ],
-                count=len(merges),
-                nbytes=nbytes,
-                nodes=len(merges),
-                plan=merges,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Merge]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Merge) -> Saving:
+        later = item.later
+        nbytes = later.node.ByteSize()
+        detail = f"{later.node.op_type} = {item.earlier.label}"
+        location = Location("node", later.label, later.scope.path, detail, nbytes)
+        return Saving((location,), nbytes=nbytes, nodes=1)
+
+    def message(self, items: Sequence[_Merge], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'node')} computing a value already computed"
+            f"{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Merge]) -> bool:
         editor = Editor(index)
-        merges: list[_Merge] = finding.plan  # type: ignore[assignment]
-        for merge in merges:
+        for merge in items:
             earlier = merge.earlier.node
             for slot, (old, new, rename) in enumerate(merge.renames):
                 if not old:
@@ -113,7 +103,7 @@ class CommonSubexpression(Rule):
                 editor._removed_values.add(original)  # drop its stale value_info
             editor.remove_node(merge.later)
         editor.commit()
-        return bool(merges)
+        return bool(items)
 
 
 def _key(index: ModelIndex, ref: NodeRef, functions: set[tuple[str, str]]) -> tuple | None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
-from onnxslim_lint.model.evaluate import EXACT_OPS, FoldComponent, apply_folds, plan_folds
+from onnxslim_lint.model.evaluate import EXACT_OPS
 from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.model.tensors import initializer_size
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules._folding import FoldComponent, FoldingRule, plan_folds
+from onnxslim_lint.rules.base import CheckContext, Requires
 
 
-class ConstantFolding(Rule):
+class ConstantFolding(FoldingRule):
     """
     ## What it does
     Finds nodes whose inputs are all constants (initializers that are not graph
@@ -57,18 +55,16 @@ class ConstantFolding(Rule):
     name = "constant-folding"
     summary = "Nodes computed from constants only"
     fix_title = "Replace the nodes by initializers holding their results"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
+    requires = Requires(min_ir_version=4)  # IR 3: initializers must be graph inputs
+    folded_from = "constant"
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[FoldComponent]:
         index = ctx.index
-        if index.model.ir_version <= 3 or not _has_candidate(index):
+        if not _has_candidate(index):
             return []
-        return _report(
-            self, ctx, plan_folds(index, max_constant=ctx.options.max_folded_constant), "constant"
-        )
-
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        return apply_folds(index, finding.plan)  # type: ignore[arg-type]
+        return plan_folds(index, max_constant=ctx.options.max_folded_constant)
 
 
 def _has_candidate(index: ModelIndex) -> bool:
@@ -81,33 +77,3 @@ def _has_candidate(index: ModelIndex) -> bool:
         ):
             return True
     return False
-
-
-def _report(rule: Rule, ctx: CheckContext, comps: list[FoldComponent], what: str) -> list[Finding]:
-    if not comps:
-        return []
-    nodes = sum(c.removed_nodes for c in comps)
-    saved = sum(c.removed_bytes - c.added_bytes for c in comps)
-    nbytes = max(saved, 0)
-    kinds = Counter(ref.node.op_type for c in comps for ref in c.nodes)
-    text = ", ".join(f"{n} {op}" for op, n in sorted(kinds.items()))
-    locations = [
-        Location("node", ref.label, "main", ref.node.op_type, 0) for c in comps for ref in c.nodes
-    ]
-    locations += [
-        Location("initializer", name, "main", f"{what} result", initializer_size(name, value))
-        for c in comps
-        for name, value in c.materialize.items()
-    ]
-    return [
-        rule.finding(
-            ctx,
-            f"{plural(sum(len(c.nodes) for c in comps), 'node')} computed from {what}s "
-            f"only ({text}){size_note(nbytes)}",
-            locations=locations,
-            count=sum(len(c.nodes) for c in comps),
-            nbytes=nbytes,
-            nodes=nodes,
-            plan=comps,
-        )
-    ]

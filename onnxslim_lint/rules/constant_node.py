@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef, constant_node_tensor
 from onnxslim_lint.model.tensors import node_nbytes, tensor_detail, tensor_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural, size_note
 
 
-class ConstantNode(Rule):
+class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
     """
     ## What it does
     Finds ``Constant`` nodes in the main graph and stores each value as an
@@ -46,47 +48,40 @@ class ConstantNode(Rule):
     name = "constant-node"
     summary = "Constant nodes that can be initializers"
     fix_title = "Store the Constant nodes' values as initializers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
+    requires = Requires(min_ir_version=4)  # IR 3: initializers must be graph inputs
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[tuple[NodeRef, onnx.TensorProto]]:
         index = ctx.index
-        if index.model.ir_version <= 3:
-            return []
-        found = [
+        return [
             (ref, tensor)
             for ref in index.nodes()
             if (tensor := _convertible(index, ref)) is not None
         ]
-        if not found:
-            return []
-        nbytes = sum(node_nbytes(ref.node) - tensor_nbytes(t) for ref, t in found)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(found), 'Constant node')} that can be initializers"
-                + size_note(max(nbytes, 0)),
-                locations=[
-                    Location("constant", ref.node.output[0], ref.scope.path, tensor_detail(t), 0)
-                    for ref, t in found
-                ],
-                count=len(found),
-                nbytes=max(nbytes, 0),
-                nodes=len(found),
-                plan=found,
-            )
-        ]
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: tuple[NodeRef, onnx.TensorProto]) -> Saving:
+        ref, tensor = item
+        location = Location(
+            "constant", ref.node.output[0], ref.scope.path, tensor_detail(tensor), 0
+        )
+        return Saving((location,), nbytes=node_nbytes(ref.node) - tensor_nbytes(tensor), nodes=1)
+
+    def message(self, items: Sequence[tuple[NodeRef, onnx.TensorProto]], total: Saving) -> str:
+        return f"{plural(len(items), 'Constant node')} that can be initializers" + size_note(
+            total.nbytes
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[tuple[NodeRef, onnx.TensorProto]]) -> bool:
         editor = Editor(index)
-        found: list[tuple[NodeRef, onnx.TensorProto]] = finding.plan  # type: ignore[assignment]
-        for ref, tensor in found:
+        for ref, tensor in items:
             initializer = onnx.TensorProto()
             initializer.CopyFrom(tensor)
             initializer.name = ref.node.output[0]
             index.main.graph.initializer.append(initializer)
             editor.remove_node(ref)
         editor.commit()
-        return bool(found)
+        return bool(items)
 
 
 def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:

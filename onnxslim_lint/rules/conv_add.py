@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
@@ -22,7 +23,7 @@ from onnxslim_lint.rules._fusion import (
     sole_reader,
     zero_valued,
 )
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -34,7 +35,7 @@ class _Fusion:
     saved: int
 
 
-class ConvAdd(Rule):
+class ConvAdd(GraphRule[_Fusion]):
     """
     ## What it does
     Folds an ``Add`` of a constant per-channel bias (shape ``[C, 1, 1]`` or
@@ -66,35 +67,26 @@ class ConvAdd(Rule):
     name = "conv-add"
     summary = "Per-channel Add after a Conv that can be its bias"
     fix_title = "Fold the Add into the Conv's bias"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        fusions = _plan(ctx.index)
-        if not fusions:
-            return []
-        nbytes = sum(f.saved for f in fusions)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(fusions), 'Add')} of a per-channel constant after a Conv"
-                f"{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node", f.add.label, f.add.scope.path, f"after {f.conv.label}", f.saved
-                    )
-                    for f in fusions
-                ],
-                count=len(fusions),
-                nbytes=nbytes,
-                nodes=len(fusions),
-                plan=fusions,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Fusion]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        fusions: list[_Fusion] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Fusion) -> Saving:
+        detail = f"after {item.conv.label}"
+        location = Location("node", item.add.label, item.add.scope.path, detail, item.saved)
+        return Saving((location,), nbytes=item.saved, nodes=1)
+
+    def message(self, items: Sequence[_Fusion], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'Add')} of a per-channel constant after a Conv"
+            f"{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Fusion]) -> bool:
         editor = Editor(index)
-        for fusion in fusions:
+        for fusion in items:
             conv = fusion.conv.node
             old_bias = conv.input[2] if len(conv.input) > 2 else ""
             if old_bias and old_bias in index.initializers:
@@ -112,7 +104,7 @@ class ConvAdd(Rule):
             drop_if_only(editor, index, fusion.constant, fusion.add)
             rewire_output(index, fusion.conv, fusion.add, editor)
         editor.commit()
-        return bool(fusions)
+        return bool(items)
 
 
 def _channel_bias(array: np.ndarray, channels: int, rank: int) -> np.ndarray | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
@@ -24,7 +25,7 @@ from onnxslim_lint.rules._fusion import (
     weight_readers_ok,
     zero_valued,
 )
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -39,7 +40,7 @@ class _Fusion:
     own_bias: bool = False
 
 
-class ConvBn(Rule):
+class ConvBn(GraphRule[_Fusion]):
     """
     ## What it does
     Folds an inference-form ``BatchNormalization`` that follows a ``Conv`` (or a
@@ -81,33 +82,26 @@ class ConvBn(Rule):
     name = "conv-bn"
     summary = "BatchNormalization after a convolution that can be folded into it"
     fix_title = "Fold the BatchNormalization into the convolution's weight and bias"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        fusions = _plan(ctx.index)
-        if not fusions:
-            return []
-        nbytes = sum(f.saved for f in fusions)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(fusions), 'BatchNormalization')} foldable into the "
-                f"preceding convolution{size_note(nbytes)}",
-                locations=[
-                    Location("node", f.bn.label, f.bn.scope.path, f"after {f.conv.label}", f.saved)
-                    for f in fusions
-                ],
-                count=len(fusions),
-                nbytes=nbytes,
-                nodes=len(fusions),
-                plan=fusions,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Fusion]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        fusions: list[_Fusion] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Fusion) -> Saving:
+        detail = f"after {item.conv.label}"
+        location = Location("node", item.bn.label, item.bn.scope.path, detail, item.saved)
+        return Saving((location,), nbytes=item.saved, nodes=1)
+
+    def message(self, items: Sequence[_Fusion], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'BatchNormalization')} foldable into the "
+            f"preceding convolution{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Fusion]) -> bool:
         editor = Editor(index)
-        for fusion in fusions:
+        for fusion in items:
             conv, bn = fusion.conv.node, fusion.bn.node
             set_tensor(index.initializers[conv.input[1]][1], fusion.weight)
             old_bias = conv.input[2] if len(conv.input) > 2 else ""
@@ -128,7 +122,7 @@ class ConvBn(Rule):
                 drop_if_only(editor, index, name, fusion.bn)
             rewire_output(index, fusion.conv, fusion.bn, editor)
         editor.commit()
-        return bool(fusions)
+        return bool(items)
 
 
 def _plan(index: ModelIndex) -> list[_Fusion]:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from collections.abc import Sequence
+
+import onnx
+
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
 from onnxslim_lint.model.tensors import node_nbytes, tensor_detail, tensor_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
+
+# A dead node, or an initializer (scope, name) only dead nodes read.
+_Dead = NodeRef | tuple[GraphScope, onnx.TensorProto]
 
 
-class DeadNode(Rule):
+class DeadNode(GraphRule[_Dead]):
     """
     ## What it does
     Finds nodes none of whose outputs reaches a graph output: not directly, not
@@ -46,55 +53,43 @@ class DeadNode(Rule):
     name = "dead-node"
     summary = "Nodes whose outputs reach no graph output"
     fix_title = "Remove the dead nodes"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Dead]:
         index = ctx.index
         dead = _dead_nodes(index)
         if not dead:
             return []
-        freed = _freed_initializers(index, dead)
-        node_bytes = sum(node_nbytes(ref.node) for ref in dead)
-        init_bytes = sum(tensor_nbytes(index.initializers[name][1]) for _, name in freed)
-        nbytes = node_bytes + init_bytes
-        message = plural(len(dead), "dead node")
-        if freed:
-            message += f" and {plural(len(freed), 'initializer')} only they read"
-        locations = [
-            Location("node", ref.label, ref.scope.path, ref.node.op_type, node_nbytes(ref.node))
-            for ref in dead
-        ]
-        locations += [
-            Location(
-                "initializer",
-                name,
-                scope.path,
-                tensor_detail(index.initializers[name][1]),
-                tensor_nbytes(index.initializers[name][1]),
-            )
-            for scope, name in freed
-        ]
-        return [
-            self.finding(
-                ctx,
-                message + size_note(nbytes),
-                locations=locations,
-                count=len(dead) + len(freed),
-                nbytes=nbytes,
-                nodes=len(dead),
-                plan=(dead, freed),
-            )
-        ]
+        freed = [index.initializers[name] for _, name in _freed_initializers(index, dead)]
+        return [*dead, *freed]
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        dead, freed = finding.plan  # type: ignore[misc]
+    def saving(self, item: _Dead) -> Saving:
+        if isinstance(item, NodeRef):
+            nbytes = node_nbytes(item.node)
+            location = Location("node", item.label, item.scope.path, item.node.op_type, nbytes)
+            return Saving((location,), nbytes=nbytes, nodes=1)
+        scope, tensor = item
+        nbytes = tensor_nbytes(tensor)
+        location = Location("initializer", tensor.name, scope.path, tensor_detail(tensor), nbytes)
+        return Saving((location,), nbytes=nbytes)
+
+    def message(self, items: Sequence[_Dead], total: Saving) -> str:
+        message = plural(total.nodes, "dead node")
+        freed = len(items) - total.nodes
+        if freed:
+            message += f" and {plural(freed, 'initializer')} only they read"
+        return message + size_note(total.nbytes)
+
+    def apply(self, index: ModelIndex, items: Sequence[_Dead]) -> bool:
         editor = Editor(index)
-        for ref in dead:
-            editor.remove_node(ref)
-        for scope, name in freed:
-            editor.remove_initializer(scope, name)
+        for item in items:
+            if isinstance(item, NodeRef):
+                editor.remove_node(item)
+            else:
+                editor.remove_initializer(item[0], item[1].name)
         editor.commit()
-        return bool(dead)
+        return any(isinstance(item, NodeRef) for item in items)
 
 
 def _dead_nodes(index: ModelIndex) -> list[NodeRef]:
@@ -125,11 +120,11 @@ def _live_nodes(index: ModelIndex, scope: GraphScope) -> set[int]:
             live.add(id(ref))
             pending.extend(index.reads_of_node(node))
     while pending:
-        ref = index.producer.get(pending.pop())
-        if ref is None or ref.scope is not scope or id(ref) in live:
+        producer = index.producer.get(pending.pop())
+        if producer is None or producer.scope is not scope or id(producer) in live:
             continue
-        live.add(id(ref))
-        pending.extend(index.reads_of_node(ref.node))
+        live.add(id(producer))
+        pending.extend(index.reads_of_node(producer.node))
     return live
 
 

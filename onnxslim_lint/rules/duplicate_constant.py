@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef, constant_node_tensor
 from onnxslim_lint.model.tensors import node_nbytes, tensor_detail, tensor_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 _SAMPLE = 64
 
@@ -32,7 +33,7 @@ class _Member:
         return (self.scope.depth, 0 if self.node is None else 1, position)
 
 
-class DuplicateConstant(Rule):
+class DuplicateConstant(GraphRule[tuple[_Member, _Member]]):
     """
     ## What it does
     Finds initializers and Constant nodes that hold the same tensor: the same
@@ -70,47 +71,32 @@ class DuplicateConstant(Rule):
     name = "duplicate-constant"
     summary = "Byte-identical initializers and Constant nodes stored more than once"
     fix_title = "Keep one copy of each constant and rewire its readers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        index = ctx.index
-        merges = _plan_merges(index)
-        if not merges:
-            return []
-        nbytes = sum(m.nbytes for m, _ in merges)
-        nodes = sum(1 for m, _ in merges if m.node is not None)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(merges), 'duplicate constant')}{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "initializer" if m.node is None else "constant",
-                        m.name,
-                        m.scope.path,
-                        f"{tensor_detail(m.tensor)} = {keep.name}",
-                        m.nbytes,
-                    )
-                    for m, keep in merges
-                ],
-                count=len(merges),
-                nbytes=nbytes,
-                nodes=nodes,
-                plan=merges,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[tuple[_Member, _Member]]:
+        return _plan_merges(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: tuple[_Member, _Member]) -> Saving:
+        member, keep = item
+        kind = "initializer" if member.node is None else "constant"
+        detail = f"{tensor_detail(member.tensor)} = {keep.name}"
+        location = Location(kind, member.name, member.scope.path, detail, member.nbytes)
+        return Saving((location,), nbytes=member.nbytes, nodes=int(member.node is not None))
+
+    def message(self, items: Sequence[tuple[_Member, _Member]], total: Saving) -> str:
+        return f"{plural(len(items), 'duplicate constant')}{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[tuple[_Member, _Member]]) -> bool:
         editor = Editor(index)
-        merges: list[tuple[_Member, _Member]] = finding.plan  # type: ignore[assignment]
-        for member, keep in merges:
+        for member, keep in items:
             editor.replace_uses(member.name, keep.name)
             if member.node is None:
                 editor.remove_initializer(member.scope, member.name)
             else:
                 editor.remove_node(member.node)
         editor.commit()
-        return bool(merges)
+        return bool(items)
 
 
 def _plan_merges(index: ModelIndex) -> list[tuple[_Member, _Member]]:
@@ -133,7 +119,7 @@ def _plan_merges(index: ModelIndex) -> list[tuple[_Member, _Member]]:
 
 def _merge_bucket(index: ModelIndex, bucket: list[_Member]) -> list[tuple[_Member, _Member]]:
     """Split by exact contents, then pair each removable copy with a visible keeper."""
-    distinct: list[tuple[bytes, list[_Member]]] = []
+    distinct: list[tuple[bytes | memoryview, list[_Member]]] = []
     for member in sorted(bucket, key=lambda m: m.order):
         data = index.tensor_data(member.tensor)
         for contents, same in distinct:
@@ -187,11 +173,11 @@ def _members(index: ModelIndex) -> list[_Member]:
             continue
         if len(node.output) != 1 or not node.output[0]:
             continue
-        tensor = constant_node_tensor(node)
-        if tensor is None or not _comparable(tensor):
+        value = constant_node_tensor(node)
+        if value is None or not _comparable(value):
             continue
         name = node.output[0]
-        members.append(_Member(name, ref.scope, tensor, ref, node_nbytes(node), pinned(name)))
+        members.append(_Member(name, ref.scope, value, ref, node_nbytes(node), pinned(name)))
     return members
 
 

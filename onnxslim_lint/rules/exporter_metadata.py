@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.tensors import field_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 # Everything that can carry ``metadata_props`` and ``doc_string`` inside a graph.
 _Carrier = onnx.NodeProto | onnx.ValueInfoProto | onnx.TensorProto | onnx.GraphProto
@@ -25,7 +25,7 @@ class _Marked:
     nbytes: int
 
 
-class ExporterMetadata(Rule):
+class ExporterMetadata(GraphRule[_Marked]):
     """
     ## What it does
     Finds the ``metadata_props`` and ``doc_string`` that exporters write on nodes,
@@ -64,39 +64,30 @@ class ExporterMetadata(Rule):
     name = "exporter-metadata"
     summary = "metadata_props and doc_string that exporters write on nodes, values and graphs"
     fix_title = "Strip the metadata_props and doc_string inside the graphs"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
     opt_in = True
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        marked = list(_marked(ctx.index))
-        if not marked:
-            return []
-        nbytes = sum(item.nbytes for item in marked)
-        kinds = sorted({item.kind for item in marked}, key=_KIND_ORDER.index)
-        counts = ", ".join(
-            plural(sum(1 for item in marked if item.kind == kind), kind) for kind in kinds
-        )
-        return [
-            self.finding(
-                ctx,
-                f"metadata or doc strings on {counts}{size_note(nbytes)}",
-                locations=[
-                    Location(item.kind, item.name, item.graph, _keys(item.carrier), item.nbytes)
-                    for item in marked
-                ],
-                count=len(marked),
-                nbytes=nbytes,
-                nodes=0,
-                plan=marked,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Marked]:
+        return list(_marked(ctx.index))
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        marked: list[_Marked] = finding.plan  # type: ignore[assignment]
-        for item in marked:
+    def saving(self, item: _Marked) -> Saving:
+        keys = _keys(item.carrier)
+        location = Location(item.kind, item.name, item.graph, keys, item.nbytes)
+        return Saving((location,), nbytes=item.nbytes)
+
+    def message(self, items: Sequence[_Marked], total: Saving) -> str:
+        kinds = sorted({item.kind for item in items}, key=_KIND_ORDER.index)
+        counts = ", ".join(
+            plural(sum(1 for item in items if item.kind == kind), kind) for kind in kinds
+        )
+        return f"metadata or doc strings on {counts}{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[_Marked]) -> bool:
+        for item in items:
             item.carrier.ClearField("metadata_props")
             item.carrier.ClearField("doc_string")
-        return bool(marked)
+        return bool(items)
 
 
 _KIND_ORDER = ["node", "value", "initializer", "graph"]

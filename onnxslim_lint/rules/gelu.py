@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
-from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules._fusion import chain_next, other_input, rewrite_as, scalar
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules._fusion import (
+    Claims,
+    chain_next,
+    other_input,
+    pattern_saving,
+    remove_nodes,
+    rewrite_as,
+    scalar,
+)
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural, size_note
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -24,7 +32,7 @@ class _Gelu:
     approximate: str  # "none" (erf) or "tanh"
 
 
-class Gelu(Rule):
+class Gelu(GraphRule[_Gelu]):
     """
     ## What it does
     Finds the GELU activation spelled out in elementary ops and replaces it by one
@@ -60,14 +68,14 @@ class Gelu(Rule):
     name = "gelu"
     summary = "GELU written as elementary ops that can be one Gelu node"
     fix_title = "Replace each pattern by a Gelu node"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
+    requires = Requires(min_opset=20)  # Gelu is an opset-20 op
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Gelu]:
         index = ctx.index
-        if index.opsets.get("", 1) < 20:
-            return []
         found: list[_Gelu] = []
-        claimed: set[int] = set()
+        claims = Claims()
         for ref in index.nodes():
             if ref.scope is not index.main or not is_default_domain(ref.node.domain):
                 continue
@@ -78,46 +86,27 @@ class Gelu(Rule):
                 match = _tanh_form(index, ref)
             if match is None:
                 continue
-            nodes = [match.final, *match.others]
-            if any(id(node) in claimed for node in nodes):
-                continue
-            claimed.update(id(node) for node in nodes)
-            found.append(match)
-        if not found:
-            return []
-        nbytes = sum(node.node.ByteSize() for match in found for node in match.others)
-        removed = sum(len(match.others) for match in found)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(found), 'GELU pattern')} that can be Gelu nodes"
-                f" ({removed} nodes){size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        match.final.label,
-                        "main",
-                        f"Gelu(approximate={match.approximate}) of {match.x}",
-                        0,
-                    )
-                    for match in found
-                ],
-                count=removed,
-                nbytes=nbytes,
-                nodes=removed,
-                plan=found,
-            )
-        ]
+            if claims.take([match.final, *match.others]):
+                found.append(match)
+        return found
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        editor = Editor(index)
-        for match in finding.plan:  # type: ignore[attr-defined]
+    def saving(self, item: _Gelu) -> Saving:
+        detail = f"Gelu(approximate={item.approximate}) of {item.x}"
+        location = Location("node", item.final.label, "main", detail, 0)
+        return pattern_saving(location, item.others)
+
+    def message(self, items: Sequence[_Gelu], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'GELU pattern')} that can be Gelu nodes"
+            f" ({total.nodes} nodes){size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Gelu]) -> bool:
+        for match in items:
             approximate = {"approximate": "tanh"} if match.approximate == "tanh" else {}
             rewrite_as(match.final.node, "Gelu", [match.x], approximate)
-            for other in match.others:
-                editor.remove_node(other)
-        editor.commit()
-        return bool(finding.plan)
+        remove_nodes(index, (other for match in items for other in match.others))
+        return bool(items)
 
 
 def _erf_form(index: ModelIndex, erf: NodeRef) -> _Gelu | None:

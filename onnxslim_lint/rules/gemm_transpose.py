@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
 from onnx import helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules._fusion import attr, is_op, only_read_by
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -22,7 +23,7 @@ class _Fold:
     slots: tuple[int, ...]  # the Gemm inputs (0: A, 1: B) that read the Transpose
 
 
-class GemmTranspose(Rule):
+class GemmTranspose(GraphRule[_Fold]):
     """
     ## What it does
     Finds a ``Transpose`` whose only reader is a ``Gemm``, as its ``A`` or ``B``
@@ -56,9 +57,10 @@ class GemmTranspose(Rule):
     name = "gemm-transpose"
     summary = "A Transpose feeding only a Gemm input, which transA/transB can do"
     fix_title = "Fold the Transpose into the Gemm's transA/transB"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Fold]:
         index = ctx.index
         folds: list[_Fold] = []
         claimed: set[int] = set()
@@ -71,35 +73,22 @@ class GemmTranspose(Rule):
                     continue
                 claimed.add(id(fold.transpose))
                 folds.append(fold)
-        if not folds:
-            return []
-        nbytes = sum(node_nbytes(fold.transpose.node) for fold in folds)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(folds), 'Transpose')} that a Gemm can do{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        fold.transpose.label,
-                        fold.transpose.scope.path,
-                        f"into {fold.gemm.label} "
-                        + " and ".join("transA" if slot == 0 else "transB" for slot in fold.slots),
-                        0,
-                    )
-                    for fold in folds
-                ],
-                count=len(folds),
-                nbytes=nbytes,
-                nodes=len(folds),
-                plan=folds,
-            )
-        ]
+        return folds
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Fold) -> Saving:
+        transpose = item.transpose
+        flags = " and ".join("transA" if slot == 0 else "transB" for slot in item.slots)
+        detail = f"into {item.gemm.label} {flags}"
+        location = Location("node", transpose.label, transpose.scope.path, detail, 0)
+        return Saving((location,), nbytes=node_nbytes(transpose.node), nodes=1)
+
+    def message(self, items: Sequence[_Fold], total: Saving) -> str:
+        return f"{plural(len(items), 'Transpose')} that a Gemm can do{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[_Fold]) -> bool:
         editor = Editor(index)
         changed = False
-        for fold in finding.plan:  # type: ignore[attr-defined]
+        for fold in items:
             source = fold.transpose.node.input[0]
             for slot in fold.slots:
                 key = "transA" if slot == 0 else "transB"
@@ -114,9 +103,9 @@ class GemmTranspose(Rule):
 
 def _fold(index: ModelIndex, gemm: NodeRef, name: str) -> _Fold | None:
     transpose = index.producer.get(name) if name else None
-    if not is_op(transpose, "Transpose") or transpose.scope is not gemm.scope:  # type: ignore[union-attr]
+    if not is_op(transpose, "Transpose") or transpose.scope is not gemm.scope:
         return None
-    node = transpose.node  # type: ignore[union-attr]
+    node = transpose.node
     if len(node.input) != 1 or not node.input[0] or len(node.output) != 1:
         return None
     perm = attr(node, "perm")
@@ -127,7 +116,7 @@ def _fold(index: ModelIndex, gemm: NodeRef, name: str) -> _Fold | None:
     slots = tuple(slot for slot in (0, 1) if gemm.node.input[slot] == name)
     if 2 in [i for i, n in enumerate(gemm.node.input) if n == name]:
         return None  # the bias reads it too
-    return _Fold(gemm, transpose, slots)  # type: ignore[arg-type]
+    return _Fold(gemm, transpose, slots)
 
 
 def _set_int(node: onnx.NodeProto, key: str, value: int) -> None:

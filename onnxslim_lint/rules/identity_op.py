@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
-class IdentityOp(Rule):
+class IdentityOp(GraphRule[NodeRef]):
     """
     ## What it does
     Finds ``Identity`` nodes, and ``Dropout`` nodes that run in inference mode with
@@ -44,9 +45,10 @@ class IdentityOp(Rule):
     name = "identity-op"
     summary = "Identity nodes and inference-mode Dropout nodes"
     fix_title = "Remove the no-op nodes and rewire their readers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[NodeRef]:
         index = ctx.index
         found: list[NodeRef] = []
         renamed: set[str] = set()  # inputs whose producer takes a graph output's name
@@ -59,30 +61,21 @@ class IdentityOp(Rule):
                     continue  # its producer can take only one output's name
                 renamed.add(new[0])
             found.append(ref)
-        if not found:
-            return []
-        nbytes = sum(ref.node.ByteSize() for ref in found)
-        by_kind = Counter(ref.node.op_type for ref in found)
-        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(found), 'no-op node')}: {kinds}{size_note(nbytes)}",
-                locations=[
-                    Location("node", ref.label, ref.scope.path, ref.node.op_type, 0)
-                    for ref in found
-                ],
-                count=len(found),
-                nbytes=nbytes,
-                nodes=len(found),
-                plan=found,
-            )
-        ]
+        return found
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: NodeRef) -> Saving:
+        location = Location("node", item.label, item.scope.path, item.node.op_type, 0)
+        return Saving((location,), nbytes=item.node.ByteSize(), nodes=1)
+
+    def message(self, items: Sequence[NodeRef], total: Saving) -> str:
+        by_kind = Counter(ref.node.op_type for ref in items)
+        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
+        return f"{plural(len(items), 'no-op node')}: {kinds}{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[NodeRef]) -> bool:
         editor = Editor(index)
         changed = False
-        for ref in finding.plan:  # type: ignore[attr-defined]
+        for ref in items:
             changed |= editor.bypass(ref, ref.node.output[0], ref.node.input[0])
         editor.commit()
         return changed

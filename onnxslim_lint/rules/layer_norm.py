@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
-from onnxslim_lint.model.edit import Editor
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules._fusion import chain_next, other_input, rewrite_as, scalar
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules._fusion import (
+    Claims,
+    chain_next,
+    other_input,
+    pattern_saving,
+    remove_nodes,
+    rewrite_as,
+    scalar,
+)
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -23,7 +31,7 @@ class _LayerNorm:
     others: list[NodeRef]  # removed
 
 
-class LayerNorm(Rule):
+class LayerNorm(GraphRule[_LayerNorm]):
     """
     ## What it does
     Finds layer normalization over the last axis spelled out in elementary ops and
@@ -57,55 +65,41 @@ class LayerNorm(Rule):
     name = "layer-norm"
     summary = "Layer normalization written as elementary ops that can be one node"
     fix_title = "Replace each pattern by a LayerNormalization node"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
+    requires = Requires(min_opset=17)  # LayerNormalization is an opset-17 op
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_LayerNorm]:
         index = ctx.index
-        if index.opsets.get("", 1) < 17:
-            return []
         found: list[_LayerNorm] = []
-        claimed: set[int] = set()
+        claims = Claims()
         for ref in index.nodes():
             if ref.node.op_type != "ReduceMean" or ref.scope is not index.main:
                 continue
             match = _match(index, ref)
             if match is None:
                 continue
-            nodes = [match.final, *match.others]
-            if any(id(node) in claimed for node in nodes):
-                continue
-            claimed.update(id(node) for node in nodes)
-            found.append(match)
-        if not found:
-            return []
-        removed = sum(len(match.others) for match in found)
-        nbytes = sum(node.node.ByteSize() for match in found for node in match.others)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(found), 'layer normalization')} written as elementary ops"
-                f" ({removed} nodes){size_note(nbytes)}",
-                locations=[
-                    Location("node", m.final.label, "main", f"LayerNormalization of {m.x}", 0)
-                    for m in found
-                ],
-                count=removed,
-                nbytes=nbytes,
-                nodes=removed,
-                plan=found,
-            )
-        ]
+            if claims.take([match.final, *match.others]):
+                found.append(match)
+        return found
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        editor = Editor(index)
-        for match in finding.plan:  # type: ignore[attr-defined]
+    def saving(self, item: _LayerNorm) -> Saving:
+        location = Location("node", item.final.label, "main", f"LayerNormalization of {item.x}", 0)
+        return pattern_saving(location, item.others)
+
+    def message(self, items: Sequence[_LayerNorm], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'layer normalization')} written as elementary ops"
+            f" ({total.nodes} nodes){size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_LayerNorm]) -> bool:
+        for match in items:
             inputs = [match.x, match.scale, *([match.bias] if match.bias else [])]
             attributes = {"axis": -1, "epsilon": match.epsilon}
             rewrite_as(match.final.node, "LayerNormalization", inputs, attributes)
-            for other in match.others:
-                editor.remove_node(other)
-        editor.commit()
-        return bool(finding.plan)
+        remove_nodes(index, (other for match in items for other in match.others))
+        return bool(items)
 
 
 def _match(index: ModelIndex, mean: NodeRef) -> _LayerNorm | None:

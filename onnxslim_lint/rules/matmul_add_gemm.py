@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
@@ -14,7 +15,7 @@ from onnxslim_lint.rules._fusion import (
     rewire_output,
     sole_reader,
 )
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -24,7 +25,7 @@ class _Fusion:
     bias: str
 
 
-class MatMulAddGemm(Rule):
+class MatMulAddGemm(GraphRule[_Fusion]):
     """
     ## What it does
     Turns ``MatMul(A, B)`` followed by ``Add`` of a constant row bias (shape
@@ -54,45 +55,32 @@ class MatMulAddGemm(Rule):
     name = "matmul-add-gemm"
     summary = "2-D MatMul followed by a bias Add that can be one Gemm"
     fix_title = "Replace MatMul + Add with Gemm"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        fusions = _plan(ctx.index)
-        if not fusions:
-            return []
-        nbytes = sum(f.add.node.ByteSize() for f in fusions)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(fusions), 'MatMul + Add pair')} that can be a Gemm"
-                f"{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        f.matmul.label,
-                        f.matmul.scope.path,
-                        f"+ {f.add.label}",
-                        f.add.node.ByteSize(),
-                    )
-                    for f in fusions
-                ],
-                count=len(fusions),
-                nbytes=nbytes,
-                nodes=len(fusions),
-                plan=fusions,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Fusion]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        fusions: list[_Fusion] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Fusion) -> Saving:
+        nbytes = item.add.node.ByteSize()
+        detail = f"+ {item.add.label}"
+        location = Location("node", item.matmul.label, item.matmul.scope.path, detail, nbytes)
+        return Saving((location,), nbytes=nbytes, nodes=1)
+
+    def message(self, items: Sequence[_Fusion], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'MatMul + Add pair')} that can be a Gemm{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Fusion]) -> bool:
         editor = Editor(index)
-        for fusion in fusions:
+        for fusion in items:
             node = fusion.matmul.node
             node.op_type = "Gemm"
             node.input.append(fusion.bias)
             rewire_output(index, fusion.matmul, fusion.add, editor)
         editor.commit()
-        return bool(fusions)
+        return bool(items)
 
 
 def _rank2(index: ModelIndex, name: str) -> tuple[int | None, int | None] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnxslim_lint.findings import Finding
+from onnxslim_lint.findings import Finding, FixAvailability
 from onnxslim_lint.rules.base import CheckContext, Rule
 
 
@@ -44,6 +44,7 @@ class ModelSize(Rule):
     code = "OSL301"
     name = "model-size"
     summary = "A model above its configured maximum size"
+    availability = FixAvailability.NONE
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         """Nothing to see in the graph: the budget stage measures the files."""

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.rules._fusion import constant_axes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 INT64_MAX = 2**63 - 1
 
@@ -50,7 +51,7 @@ class _NoOp:
     why: str = ""
 
 
-class NoOp(Rule):
+class NoOp(GraphRule[_NoOp]):
     """
     ## What it does
     Finds nodes that return their input unchanged and removes them, rewiring their
@@ -123,9 +124,10 @@ class NoOp(Rule):
     name = "no-op"
     summary = "Casts, reshapes, pads, slices and arithmetic that change nothing"
     fix_title = "Remove the no-op nodes and rewire their readers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_NoOp]:
         index = ctx.index
         candidates = [
             ref
@@ -163,37 +165,29 @@ class NoOp(Rule):
             for item in found
             if can_bypass(index, item.ref, item.ref.node.output[0], item.source)
         ]
-        found = _applicable(index, found)
-        if not found:
-            return []
-        removed = [r for item in found for r in (item.ref, item.also) if r is not None]
-        nbytes = sum(r.node.ByteSize() for r in removed)
-        by_kind = Counter(item.ref.node.op_type for item in found)
-        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(removed), 'node')} that change nothing: {kinds}{size_note(nbytes)}",
-                locations=[
-                    Location("node", item.ref.label, item.ref.scope.path, item.why, 0)
-                    for item in found
-                ],
-                count=len(removed),
-                nbytes=nbytes,
-                nodes=len(removed),
-                plan=found,
-            )
-        ]
+        return _applicable(index, found)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _NoOp) -> Saving:
+        removed = [ref for ref in (item.ref, item.also) if ref is not None]
+        nbytes = sum(ref.node.ByteSize() for ref in removed)
+        location = Location("node", item.ref.label, item.ref.scope.path, item.why, 0)
+        return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
+
+    def message(self, items: Sequence[_NoOp], total: Saving) -> str:
+        by_kind = Counter(item.ref.node.op_type for item in items)
+        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
+        return (
+            f"{plural(total.count, 'node')} that change nothing: {kinds}{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_NoOp]) -> bool:
         editor = Editor(index)
         changed = False
-        plan = finding.plan  # type: ignore[attr-defined]
         # Values that are no graph output are rewired directly (a chain of no-ops
-        # was resolved to its first input by check); graph outputs keep their names
+        # was resolved to its first input by match); graph outputs keep their names
         # through ``bypass``, which refuses when an earlier rewiring touched them
         # (they go in the next round).
-        for item in plan:
+        for item in items:
             old = item.ref.node.output[0]
             if index.is_graph_output(old):
                 continue
@@ -202,7 +196,7 @@ class NoOp(Rule):
             if item.also is not None:
                 editor.remove_node(item.also)
             changed = True
-        for item in plan:
+        for item in items:
             old = item.ref.node.output[0]
             if not index.is_graph_output(old):
                 continue

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
-from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.index import ModelIndex, NodeRef, Use
 from onnxslim_lint.rules._fusion import (
     attr,
     constant_array,
@@ -17,7 +18,7 @@ from onnxslim_lint.rules._fusion import (
     forget,
     is_op,
 )
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -27,7 +28,7 @@ class _Fusion:
     pads: list[int]  # the Conv's new pads attribute
 
 
-class PadConv(Rule):
+class PadConv(GraphRule[_Fusion]):
     """
     ## What it does
     Folds a constant-mode ``Pad`` with value zero that pads only the spatial axes
@@ -62,42 +63,28 @@ class PadConv(Rule):
     name = "pad-conv"
     summary = "Zero Pad on spatial axes before a Conv that the Conv can do itself"
     fix_title = "Fold the Pad into the Conv's pads"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        fusions = _plan(ctx.index)
-        if not fusions:
-            return []
-        nbytes = sum(f.pad.node.ByteSize() for f in fusions)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(fusions), 'Pad')} foldable into the next Conv{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        f.pad.label,
-                        f.pad.scope.path,
-                        f"before {f.conv.label}: pads={f.pads}",
-                        f.pad.node.ByteSize(),
-                    )
-                    for f in fusions
-                ],
-                count=len(fusions),
-                nbytes=nbytes,
-                nodes=len(fusions),
-                plan=fusions,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Fusion]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        fusions: list[_Fusion] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Fusion) -> Saving:
+        nbytes = item.pad.node.ByteSize()
+        detail = f"before {item.conv.label}: pads={item.pads}"
+        location = Location("node", item.pad.label, item.pad.scope.path, detail, nbytes)
+        return Saving((location,), nbytes=nbytes, nodes=1)
+
+    def message(self, items: Sequence[_Fusion], total: Saving) -> str:
+        return f"{plural(len(items), 'Pad')} foldable into the next Conv{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[_Fusion]) -> bool:
         editor = Editor(index)
-        for fusion in fusions:
+        for fusion in items:
             pad, conv = fusion.pad.node, fusion.conv.node
             conv.input[0] = pad.input[0]
             for use in index.uses_of(pad.output[0]):
-                if _type_only(use):  # Pad keeps the element type
+                if use.node is not None and _type_only(use):  # Pad keeps the element type
                     use.node.node.input[use.slot] = pad.input[0]
             kept = [a for a in conv.attribute if a.name != "pads"]
             del conv.attribute[:]
@@ -109,7 +96,7 @@ class PadConv(Rule):
             editor.remove_node(fusion.pad)
             forget(index, pad.output[0])
         editor.commit()
-        return bool(fusions)
+        return bool(items)
 
 
 def _pad_amounts(index: ModelIndex, ref: NodeRef) -> list[int] | None:
@@ -126,10 +113,10 @@ def _pad_amounts(index: ModelIndex, ref: NodeRef) -> list[int] | None:
     if len(node.input) > 3 and node.input[3]:
         return None  # axes
     if len(node.input) > 2 and node.input[2]:
-        value = constant_array(index, node.input[2])
-        if value is None or value.size != 1 or np.any(value):
+        fill = constant_array(index, node.input[2])
+        if fill is None or fill.size != 1 or np.any(fill):
             return None
-        if value.dtype.kind == "f" and np.signbit(value).any():
+        if fill.dtype.kind == "f" and np.signbit(fill).any():
             return None  # -0.0 pads differ from Conv's +0.0 padding in the sign of zero
     pads = constant_array(index, node.input[1])
     if pads is None or pads.ndim != 1 or pads.dtype.kind != "i":
@@ -137,7 +124,7 @@ def _pad_amounts(index: ModelIndex, ref: NodeRef) -> list[int] | None:
     return [int(v) for v in pads]
 
 
-def _type_only(use) -> bool:  # type: ignore[no-untyped-def]
+def _type_only(use: Use) -> bool:
     """A read that sees only the element type: CastLike's second input."""
     return use.node is not None and is_op(use.node, "CastLike") and use.slot == 1
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location, format_bytes
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location, format_bytes
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.tensors import data_nbytes, node_nbytes, tensor_nbytes
 from onnxslim_lint.rules._fusion import FLOAT_TYPES, forget, is_op, sole_reader
-from onnxslim_lint.rules.base import CheckContext, Rule, plural
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural
 
 
 @dataclass(eq=False)
@@ -46,7 +47,7 @@ class _Group:
     new_sizes: bool = False  # this group makes the sizes initializer (else shares one)
 
 
-class ParallelMatMul(Rule):
+class ParallelMatMul(GraphRule[_Group]):
     """
     ## What it does
     Finds several ``MatMul`` nodes that read the same input ``x`` and each a
@@ -96,40 +97,32 @@ class ParallelMatMul(Rule):
     name = "parallel-matmul"
     summary = "MatMuls of one input by constant weights that can be one MatMul and a Split"
     fix_title = "Merge the MatMuls (and their bias Adds) into one MatMul and a Split"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.NUMERIC
+    requires = Requires(min_opset=7, min_ir_version=4)
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        groups = _plan(ctx.index)
-        if not groups:
-            return []
-        nodes = sum(g.nodes for g in groups)
-        nbytes = sum(g.saved for g in groups)
-        size = f", {format_bytes(nbytes)}" if nbytes else ""
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(groups), 'group')} of parallel MatMuls on one input "
-                f"({plural(nodes, 'node')}{size})",
-                locations=[
-                    Location("node", g.members[0].matmul.label, "main", _detail(g), g.saved)
-                    for g in groups
-                ],
-                count=nodes,
-                nbytes=nbytes,
-                nodes=nodes,
-                plan=groups,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Group]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        groups: list[_Group] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Group) -> Saving:
+        location = Location("node", item.members[0].matmul.label, "main", _detail(item), item.saved)
+        return Saving((location,), count=item.nodes, nbytes=item.saved, nodes=item.nodes)
+
+    def message(self, items: Sequence[_Group], total: Saving) -> str:
+        size = f", {format_bytes(total.nbytes)}" if total.nbytes else ""
+        return (
+            f"{plural(len(items), 'group')} of parallel MatMuls on one input "
+            f"({plural(total.nodes, 'node')}{size})"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Group]) -> bool:
         graph = index.main.graph
         removed: set[int] = set()  # node positions in the main graph
         inserted: dict[int, list[onnx.NodeProto]] = {}
         drop_inits: set[str] = set()
         gone: set[str] = set()
         # Build everything first: the arrays and protos read below are deleted after.
-        for group in groups:
+        for group in items:
             graph.initializer.extend(_new_initializers(index, group))
             inserted[group.members[0].matmul.position] = _new_nodes(group)
             for member in group.members:
@@ -158,7 +151,7 @@ class ParallelMatMul(Rule):
                 del inits[position]
         for name in gone:
             forget(index, name)
-        return bool(groups)
+        return bool(items)
 
 
 def _detail(group: _Group) -> str:
@@ -173,8 +166,6 @@ def _detail(group: _Group) -> str:
 
 
 def _plan(index: ModelIndex) -> list[_Group]:
-    if index.model.ir_version <= 3 or index.opsets.get("", 1) < 7:
-        return []
     shapes = index.inferred_shapes()
     by_input: dict[tuple[str, int, int], list[_Member]] = defaultdict(list)
     for ref in index.nodes():
@@ -187,10 +178,9 @@ def _plan(index: ModelIndex) -> list[_Group]:
     names = _Names(index, {ref.node.name for ref in index.nodes() if ref.node.name})
     groups: list[_Group] = []
     for (x, dtype, k), members in by_input.items():
-        entry = shapes.get(x)
-        if entry is None or entry[1] is None or len(entry[1]) < 2:
+        elem, dims = shapes.get(x, (0, None))
+        if dims is None or len(dims) < 2:
             continue  # the rank decides which biases broadcast along the last axis only
-        elem, dims = entry
         if elem != dtype or (isinstance(dims[-1], int) and dims[-1] != k):
             continue
         biases = [_bias(index, m, len(dims)) for m in members]

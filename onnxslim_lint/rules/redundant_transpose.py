@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -27,7 +28,7 @@ class _Pair:
         return (1 if self.cancels else 0) + (1 if self.drop_first else 0)
 
 
-class RedundantTranspose(Rule):
+class RedundantTranspose(GraphRule[_Pair]):
     """
     ## What it does
     Finds a ``Transpose`` whose input is another ``Transpose``. When the two
@@ -61,53 +62,37 @@ class RedundantTranspose(Rule):
     name = "redundant-transpose"
     summary = "Consecutive Transposes that cancel or compose"
     fix_title = "Remove or merge the consecutive Transposes"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        index = ctx.index
-        pairs = _pairs(index)
-        if not pairs:
-            return []
-        nodes = sum(pair.saved_nodes for pair in pairs)
-        nbytes = sum(
-            (pair.second.node.ByteSize() if pair.cancels else 0)
-            + (pair.first.node.ByteSize() if pair.drop_first else 0)
-            for pair in pairs
+    def match(self, ctx: CheckContext) -> list[_Pair]:
+        return _pairs(ctx.index)
+
+    def saving(self, item: _Pair) -> Saving:
+        detail = "cancel" if item.cancels else f"perm={list(item.perm)}"
+        label = f"{item.first.label} -> {item.second.label}"
+        nbytes = (item.second.node.ByteSize() if item.cancels else 0) + (
+            item.first.node.ByteSize() if item.drop_first else 0
         )
-        cancel = sum(1 for pair in pairs if pair.cancels)
+        location = Location("node", label, item.second.scope.path, detail, 0)
+        return Saving((location,), count=item.saved_nodes, nbytes=nbytes, nodes=item.saved_nodes)
+
+    def message(self, items: Sequence[_Pair], total: Saving) -> str:
+        cancel = sum(1 for pair in items if pair.cancels)
         parts = []
         if cancel:
             verb = "cancels" if cancel == 1 else "cancel"
             parts.append(f"{plural(cancel, 'Transpose pair')} that {verb}")
-        if len(pairs) - cancel:
-            compose = len(pairs) - cancel
+        if len(items) - cancel:
+            compose = len(items) - cancel
             verb = "composes" if compose == 1 else "compose"
             parts.append(f"{plural(compose, 'Transpose pair')} that {verb}")
-        return [
-            self.finding(
-                ctx,
-                " and ".join(parts) + size_note(nbytes),
-                locations=[
-                    Location(
-                        "node",
-                        f"{pair.first.label} -> {pair.second.label}",
-                        pair.second.scope.path,
-                        "cancel" if pair.cancels else f"perm={list(pair.perm)}",
-                        0,
-                    )
-                    for pair in pairs
-                ],
-                count=nodes,
-                nbytes=nbytes,
-                nodes=nodes,
-                plan=pairs,
-            )
-        ]
+        return " and ".join(parts) + size_note(total.nbytes)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def apply(self, index: ModelIndex, items: Sequence[_Pair]) -> bool:
         editor = Editor(index)
         changed = False
-        for pair in finding.plan:  # type: ignore[attr-defined]
+        for pair in items:
             first, second = pair.first.node, pair.second.node
             source, middle, result = first.input[0], first.output[0], second.output[0]
             if {source, middle, result} & editor.touched:

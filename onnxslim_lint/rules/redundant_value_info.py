@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.index import GraphScope, ModelIndex
 from onnxslim_lint.model.tensors import field_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 _VALUE_INFO_FIELD = onnx.GraphProto.DESCRIPTOR.fields_by_name["value_info"].number
 
@@ -23,7 +24,7 @@ class _Entry:
     nbytes: int
 
 
-class RedundantValueInfo(Rule):
+class RedundantValueInfo(GraphRule[_Entry]):
     """
     ## What it does
     Finds ``value_info`` entries (type and shape annotations) that say nothing the
@@ -65,38 +66,31 @@ class RedundantValueInfo(Rule):
     name = "redundant-value-info"
     summary = "Annotations that repeat an initializer, input or output, or name nothing"
     fix_title = "Remove the redundant value_info entries"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        entries = _redundant(ctx.index)
-        if not entries:
-            return []
-        nbytes = sum(entry.nbytes for entry in entries)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(entries), 'value_info entry', 'value_info entries')} that "
-                f"repeat a declaration or name nothing{size_note(nbytes)}",
-                locations=[
-                    Location("value", e.name, e.scope.path, e.why, e.nbytes) for e in entries
-                ],
-                count=len(entries),
-                nbytes=nbytes,
-                nodes=0,
-                plan=entries,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Entry]:
+        return _redundant(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        entries: list[_Entry] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Entry) -> Saving:
+        location = Location("value", item.name, item.scope.path, item.why, item.nbytes)
+        return Saving((location,), nbytes=item.nbytes)
+
+    def message(self, items: Sequence[_Entry], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'value_info entry', 'value_info entries')} that "
+            f"repeat a declaration or name nothing{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Entry]) -> bool:
         by_scope: dict[int, tuple[GraphScope, set[int]]] = {}
-        for entry in entries:
+        for entry in items:
             by_scope.setdefault(id(entry.scope), (entry.scope, set()))[1].add(entry.position)
         for scope, positions in by_scope.values():
             infos = scope.graph.value_info
             for position in sorted(positions, reverse=True):
                 del infos[position]
-        return bool(entries)
+        return bool(items)
 
 
 def _redundant(index: ModelIndex) -> list[_Entry]:

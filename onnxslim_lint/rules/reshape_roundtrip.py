@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.model.tensors import node_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules._fusion import Claims
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 # Ops that compute each element from the same element of their inputs: they give
 # the same bits whatever the tensor's shape, as long as no input broadcasts.
@@ -47,7 +49,7 @@ class _Roundtrip:
     region: list[NodeRef]  # the elementwise nodes between them
 
 
-class ReshapeRoundtrip(Rule):
+class ReshapeRoundtrip(GraphRule[_Roundtrip]):
     """
     ## What it does
     Finds a ``Reshape`` followed by elementwise ops (``Add``, ``Mul``, ``Tanh``,
@@ -81,52 +83,39 @@ class ReshapeRoundtrip(Rule):
     name = "reshape-roundtrip"
     summary = "Reshape, elementwise ops, and a Reshape back"
     fix_title = "Remove both Reshapes around the elementwise ops"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Roundtrip]:
         index = ctx.index
         plans: list[_Roundtrip] = []
-        claimed: set[int] = set()
+        claims = Claims()
         for ref in index.nodes():
             if not _is_reshape(ref) or ref.scope is not index.main:
                 continue
             plan = _plan(index, ref)
             if plan is None:
                 continue
-            nodes = [plan.first, plan.last, *plan.region]
-            if any(id(node) in claimed for node in nodes):
-                continue
-            claimed.update(id(node) for node in nodes)
-            plans.append(plan)
-        if not plans:
-            return []
-        nbytes = sum(node_nbytes(p.first.node) + node_nbytes(p.last.node) for p in plans)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(plans), 'Reshape round trip')} around elementwise ops"
-                f"{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        f"{p.first.label} -> {p.last.label}",
-                        "main",
-                        f"{len(p.region)} elementwise nodes between",
-                        0,
-                    )
-                    for p in plans
-                ],
-                count=2 * len(plans),
-                nbytes=nbytes,
-                nodes=2 * len(plans),
-                plan=plans,
-            )
-        ]
+            if claims.take([plan.first, plan.last, *plan.region]):
+                plans.append(plan)
+        return plans
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Roundtrip) -> Saving:
+        label = f"{item.first.label} -> {item.last.label}"
+        detail = f"{len(item.region)} elementwise nodes between"
+        nbytes = node_nbytes(item.first.node) + node_nbytes(item.last.node)
+        return Saving((Location("node", label, "main", detail, 0),), 2, nbytes, nodes=2)
+
+    def message(self, items: Sequence[_Roundtrip], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'Reshape round trip')} around elementwise ops"
+            f"{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Roundtrip]) -> bool:
         editor = Editor(index)
         changed = False
-        for plan in finding.plan:  # type: ignore[attr-defined]
+        for plan in items:
             x, a = plan.first.node.input[0], plan.first.node.output[0]
             end_in, end_out = plan.last.node.input[0], plan.last.node.output[0]
             if {x, a, end_in, end_out} & editor.touched:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
+from typing import TypeGuard
 
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules._fusion import (
+    Claims,
     attr,
     chain_next,
     drop_if_only,
@@ -21,7 +24,7 @@ from onnxslim_lint.rules._fusion import (
     is_op,
     rewrite_as,
 )
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 # The chain is proven equal to a Transpose by moving an index tensor of the same
 # size through it; above this many elements the proof costs more than it is worth.
@@ -62,7 +65,7 @@ class _Chain:
         return max(1, int(self.transposes) + int(self.reshapes))
 
 
-class ReshapedTranspose(Rule):
+class ReshapedTranspose(GraphRule[_Chain]):
     """
     ## What it does
     Finds a ``Reshape``, a ``Transpose`` and a ``Reshape`` in a row that, taken
@@ -101,53 +104,40 @@ class ReshapedTranspose(Rule):
     name = "reshaped-transpose"
     summary = "Reshape, Transpose and Reshape that only move whole axes"
     fix_title = "Replace the chain with one Transpose"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Chain]:
         index = ctx.index
         chains: list[_Chain] = []
-        claimed: set[int] = set()
+        claims = Claims()
         for ref in index.nodes():
             if ref.scope is not index.main or not _is_reshape(ref):
                 continue
             chain = _match(index, ref)
             if chain is None:
                 continue
-            members = (chain.first, chain.middle, chain.last)
-            if any(id(node) in claimed for node in members):
-                continue
-            claimed.update(id(node) for node in members)
-            chains.append(chain)
-        if not chains:
-            return []
-        saved = sum(3 - chain.kept for chain in chains)
-        nbytes = sum(node_nbytes(node.node) for c in chains for node in c.removed)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(chains), 'Reshape-Transpose-Reshape chain')} that only move "
-                f"axes{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        f"{c.first.label} -> {c.last.label}",
-                        "main",
-                        f"Transpose perm={list(c.perm)}" + (" and Reshape" if c.reshapes else ""),
-                        0,
-                    )
-                    for c in chains
-                ],
-                count=len(chains),
-                nbytes=nbytes,
-                nodes=saved,
-                plan=chains,
-            )
-        ]
+            if claims.take((chain.first, chain.middle, chain.last)):
+                chains.append(chain)
+        return chains
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Chain) -> Saving:
+        label = f"{item.first.label} -> {item.last.label}"
+        detail = f"Transpose perm={list(item.perm)}" + (" and Reshape" if item.reshapes else "")
+        nbytes = sum(node_nbytes(node.node) for node in item.removed)
+        location = Location("node", label, "main", detail, 0)
+        return Saving((location,), nbytes=nbytes, nodes=3 - item.kept)
+
+    def message(self, items: Sequence[_Chain], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'Reshape-Transpose-Reshape chain')} that only move "
+            f"axes{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Chain]) -> bool:
         editor = Editor(index)
         changed = False
-        for chain in finding.plan:  # type: ignore[attr-defined]
+        for chain in items:
             x = chain.first.node.input[0]
             y, z = chain.first.node.output[0], chain.middle.node.output[0]
             w = chain.last.node.output[0]
@@ -183,9 +173,10 @@ def _match(index: ModelIndex, last: NodeRef) -> _Chain | None:
     shapes = index.inferred_shapes()
     names = (first.node.input[0], *_outputs(first, middle, last))
     dims = [shapes.get(name, (0, None))[1] for name in names]
-    if not all(is_static(d) for d in dims):
+    static = [d for d in dims if is_static(d)]
+    if len(static) != len(dims):
         return None
-    x_dims, y_dims, _, w_dims = (tuple(int(d) for d in ds) for ds in dims)  # type: ignore[union-attr]
+    x_dims, y_dims, _, w_dims = static
     perm = attr(middle.node, "perm")
     if perm is None or sorted(perm) != list(range(len(y_dims))):
         return None
@@ -233,12 +224,12 @@ def _as_transpose(
     return tuple(order)
 
 
-def _is_reshape(ref: NodeRef | None) -> bool:
+def _is_reshape(ref: NodeRef | None) -> TypeGuard[NodeRef]:
     return (
         is_op(ref, "Reshape")
-        and len(ref.node.input) >= 2  # type: ignore[union-attr]
-        and len(ref.node.output) == 1  # type: ignore[union-attr]
-        and bool(ref.node.output[0])  # type: ignore[union-attr]
+        and len(ref.node.input) >= 2
+        and len(ref.node.output) == 1
+        and bool(ref.node.output[0])
     )
 
 

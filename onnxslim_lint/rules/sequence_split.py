@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.tensors import node_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -25,7 +26,7 @@ class _Rewrite:
     sizes_input: str | None  # the node's own 1-D sizes input, reused as it is
 
 
-class SequenceSplit(Rule):
+class SequenceSplit(GraphRule[_Rewrite]):
     """
     ## What it does
     Finds a ``SplitToSequence`` whose sequence is only read by ``SequenceAt`` nodes at
@@ -60,48 +61,37 @@ class SequenceSplit(Rule):
     name = "sequence-split"
     summary = "SplitToSequence read only by SequenceAt, which can be one Split"
     fix_title = "Split into tensors and drop the SequenceAt nodes"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
+    requires = Requires(min_opset=13, min_ir_version=4)
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Rewrite]:
         index = ctx.index
-        if index.model.ir_version <= 3 or index.opsets.get("", 1) < 13:
-            return []
-        rewrites = [
+        return [
             plan
             for ref in index.nodes()
             if ref.node.op_type == "SplitToSequence" and (plan := _plan(index, ref)) is not None
         ]
-        if not rewrites:
-            return []
-        removed = [reader for plan in rewrites for reader, _ in plan.readers]
-        nbytes = sum(node_nbytes(ref.node) for ref in removed)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(rewrites), 'SplitToSequence')} read only by "
-                f"{plural(len(removed), 'SequenceAt')}{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "node",
-                        plan.split.label,
-                        plan.split.scope.path,
-                        f"split {plan.sizes} -> {', '.join(plan.outputs)}",
-                        0,
-                    )
-                    for plan in rewrites
-                ],
-                count=len(removed),
-                nbytes=nbytes,
-                nodes=len(removed),
-                plan=rewrites,
-            )
-        ]
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Rewrite) -> Saving:
+        split = item.split
+        detail = f"split {item.sizes} -> {', '.join(item.outputs)}"
+        location = Location("node", split.label, split.scope.path, detail, 0)
+        removed = len(item.readers)
+        nbytes = sum(node_nbytes(reader.node) for reader, _ in item.readers)
+        return Saving((location,), count=removed, nbytes=nbytes, nodes=removed)
+
+    def message(self, items: Sequence[_Rewrite], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'SplitToSequence')} read only by "
+            f"{plural(total.nodes, 'SequenceAt')}{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Rewrite]) -> bool:
         editor = Editor(index)
         graph = index.main.graph
         made: dict[tuple[int, ...], str] = {}  # one sizes initializer per distinct split
-        for plan in finding.plan:  # type: ignore[attr-defined]
+        for plan in items:
             node = plan.split.node
             sequence = node.output[0]
             sizes_name = plan.sizes_input or made.get(tuple(plan.sizes))
@@ -126,7 +116,7 @@ class SequenceSplit(Rule):
                 editor.remove_node(reader)
             _forget_value_info(index, sequence)
         editor.commit()
-        return bool(finding.plan)
+        return bool(items)
 
 
 def _plan(index: ModelIndex, ref: NodeRef) -> _Rewrite | None:

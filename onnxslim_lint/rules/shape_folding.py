@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
-from onnxslim_lint.model.evaluate import apply_folds, plan_folds
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.model.shapes import is_static
-from onnxslim_lint.rules.base import CheckContext, Rule
-from onnxslim_lint.rules.constant_folding import _report
+from onnxslim_lint.model.shapes import ShapeInfo, is_static
+from onnxslim_lint.rules._folding import FoldComponent, FoldingRule, plan_folds
+from onnxslim_lint.rules.base import CheckContext, Requires
 
 
-class ShapeFolding(Rule):
+class ShapeFolding(FoldingRule):
     """
     ## What it does
     Finds ``Shape`` and ``Size`` nodes of values whose shape is fully static and
@@ -56,12 +55,13 @@ class ShapeFolding(Rule):
     name = "shape-folding"
     summary = "Shape and Size of values with a static shape"
     fix_title = "Replace the shape computations by initializers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
+    requires = Requires(min_ir_version=4)  # IR 3: initializers must be graph inputs
+    folded_from = "static shape"
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[FoldComponent]:
         index = ctx.index
-        if index.model.ir_version <= 3:
-            return []
         candidates = [
             ref
             for ref in index.nodes()
@@ -88,22 +88,15 @@ class ShapeFolding(Rule):
                     continue
                 dims = shapes.get(ref.node.input[0], (0, None))[1]
                 if is_static(dims):
-                    seeds[id(ref)] = [_value(ref, dims)]  # type: ignore[arg-type]
+                    seeds[id(ref)] = [_value(ref, dims)]
                 continue
             value = _picked_dims(index, ref, shapes)
             if value is not None:
                 seeds[id(ref)] = [value]
         if not seeds:
             return []
-        return _report(
-            self,
-            ctx,
-            plan_folds(index, seeds, constants=False, max_constant=ctx.options.max_folded_constant),
-            "static shape",
-        )
-
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        return apply_folds(index, finding.plan)  # type: ignore[arg-type]
+        max_constant = ctx.options.max_folded_constant
+        return plan_folds(index, seeds, constants=False, max_constant=max_constant)
 
 
 def _shape_node(index: ModelIndex, name: str) -> NodeRef | None:
@@ -119,7 +112,7 @@ def _shape_node(index: ModelIndex, name: str) -> NodeRef | None:
     return ref
 
 
-def _picked_dims(index: ModelIndex, ref: NodeRef, shapes) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+def _picked_dims(index: ModelIndex, ref: NodeRef, shapes: ShapeInfo) -> np.ndarray | None:
     """The value of ``Gather``/``Slice`` of a Shape when every dim it picks is static."""
     shape_ref = _shape_node(index, ref.node.input[0])
     if shape_ref is None:

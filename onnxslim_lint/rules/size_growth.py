@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnxslim_lint.findings import Finding
+from onnxslim_lint.findings import Finding, FixAvailability
 from onnxslim_lint.rules.base import CheckContext, Rule
 
 
@@ -50,6 +50,7 @@ class SizeGrowth(Rule):
     code = "OSL302"
     name = "size-growth"
     summary = "A model that grew more than its configured budget against --base"
+    availability = FixAvailability.NONE
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         """Nothing to see in the graph: the budget stage compares the files with git."""

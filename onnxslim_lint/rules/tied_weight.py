@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import helper
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex
 from onnxslim_lint.model.tensors import element_bits, tensor_detail, tensor_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
 @dataclass(eq=False)
@@ -26,7 +27,7 @@ class _Tie:
     node_name: str
 
 
-class TiedWeight(Rule):
+class TiedWeight(GraphRule[_Tie]):
     """
     ## What it does
     Finds a 2-D initializer that holds exactly the transpose of another 2-D
@@ -71,40 +72,32 @@ class TiedWeight(Rule):
     name = "tied-weight"
     summary = "An initializer stored again as another initializer's transpose"
     fix_title = "Replace the transposed copy with a Transpose of the kept initializer"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        ties = _plan(ctx.index)
-        if not ties:
-            return []
-        nbytes = sum(t.saved for t in ties)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(ties), 'initializer')} stored again as another's transpose"
-                f"{size_note(nbytes)}; the fix computes it with one Transpose per run "
-                "unless the runtime constant-folds it",
-                locations=[
-                    Location("initializer", t.removed, t.scope.path, t.detail, t.saved)
-                    for t in ties
-                ],
-                count=len(ties),
-                nbytes=nbytes,
-                nodes=0,
-                plan=ties,
-            )
-        ]
+    def match(self, ctx: CheckContext) -> list[_Tie]:
+        return _plan(ctx.index)
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        ties: list[_Tie] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: _Tie) -> Saving:
+        location = Location("initializer", item.removed, item.scope.path, item.detail, item.saved)
+        return Saving((location,), nbytes=item.saved)
+
+    def message(self, items: Sequence[_Tie], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'initializer')} stored again as another's transpose"
+            f"{size_note(total.nbytes)}; the fix computes it with one Transpose per run "
+            "unless the runtime constant-folds it"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[_Tie]) -> bool:
         editor = Editor(index)
-        for tie in ties:
+        for tie in items:
             editor.remove_initializer(tie.scope, tie.removed)
         editor.commit()
-        for tie in reversed(ties):
+        for tie in reversed(items):
             node = _transpose(tie.kept, tie.removed, tie.node_name)
             tie.scope.graph.node.insert(0, node)
-        return bool(ties)
+        return bool(items)
 
 
 def _transpose(source: str, target: str, name: str) -> onnx.NodeProto:

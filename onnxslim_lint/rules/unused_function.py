@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import canonical_domain
 from onnxslim_lint.model.graphs import all_nodes
 from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 FunctionKey = tuple[str, str, str]
 
 
-class UnusedFunction(Rule):
+class UnusedFunction(GraphRule[onnx.FunctionProto]):
     """
     ## What it does
     Finds model-local functions (``model.functions``) that nothing calls: no node
@@ -44,39 +46,26 @@ class UnusedFunction(Rule):
     name = "unused-function"
     summary = "Model-local functions that nothing calls"
     fix_title = "Remove the uncalled functions"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[onnx.FunctionProto]:
         unused = unused_functions(ctx.index)
-        if not unused:
-            return []
-        model = ctx.index.model
-        functions = [f for f in model.functions if _key(f) in unused]
-        nbytes = sum(f.ByteSize() for f in functions)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(functions), 'function')} that nothing calls{size_note(nbytes)}",
-                locations=[
-                    Location(
-                        "function",
-                        f"{f.domain}.{f.name}" if f.domain else f.name,
-                        "functions",
-                        f"{len(f.node)} nodes"
-                        + (f", overload {f.overload!r}" if f.overload else ""),
-                        f.ByteSize(),
-                    )
-                    for f in functions
-                ],
-                count=len(functions),
-                nbytes=nbytes,
-                nodes=0,
-                plan=unused,
-            )
-        ]
+        return [f for f in ctx.index.model.functions if _key(f) in unused]
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        unused: set[FunctionKey] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: onnx.FunctionProto) -> Saving:
+        name = f"{item.domain}.{item.name}" if item.domain else item.name
+        detail = f"{len(item.node)} nodes" + (
+            f", overload {item.overload!r}" if item.overload else ""
+        )
+        location = Location("function", name, "functions", detail, item.ByteSize())
+        return Saving((location,), nbytes=item.ByteSize())
+
+    def message(self, items: Sequence[onnx.FunctionProto], total: Saving) -> str:
+        return f"{plural(len(items), 'function')} that nothing calls{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[onnx.FunctionProto]) -> bool:
+        unused = {_key(function) for function in items}
         functions = index.model.functions
         changed = False
         for position in range(len(functions) - 1, -1, -1):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from onnxslim_lint.findings import Finding, Location
-from onnxslim_lint.rules.base import CheckContext, Rule, plural
+from collections.abc import Sequence
+
+import onnx
+
+from onnxslim_lint.findings import FixAvailability, Location
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural
 
 
-class UnusedGraphInput(Rule):
+class UnusedGraphInput(GraphRule[onnx.ValueInfoProto]):
     """
     ## What it does
     Reports inputs of the main graph (other than initializers) that nothing reads:
@@ -35,31 +39,22 @@ class UnusedGraphInput(Rule):
     code = "OSL106"
     name = "unused-graph-input"
     summary = "Graph inputs that nothing reads (report only)"
-    fix_title = None
-    safety = None
+    availability = FixAvailability.NONE
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[onnx.ValueInfoProto]:
         index = ctx.index
         main = index.main
-        unused = [
+        return [
             value
             for value in main.graph.input
             if value.name
             and value.name not in main.initializer_names
             and not index.is_used(value.name)
         ]
-        if not unused:
-            return []
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(unused), 'graph input')} that nothing reads: "
-                + ", ".join(repr(v.name) for v in unused),
-                locations=[Location("value", v.name, main.path, "graph input", 0) for v in unused],
-                count=len(unused),
-                nbytes=0,
-                nodes=0,
-                plan=None,
-                fixable=False,
-            )
-        ]
+
+    def saving(self, item: onnx.ValueInfoProto) -> Saving:
+        return Saving((Location("value", item.name, "main", "graph input", 0),))
+
+    def message(self, items: Sequence[onnx.ValueInfoProto], total: Saving) -> str:
+        names = ", ".join(repr(value.name) for value in items)
+        return f"{plural(len(items), 'graph input')} that nothing reads: {names}"

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex
 from onnxslim_lint.model.tensors import tensor_detail, tensor_nbytes
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
-class UnusedInitializer(Rule):
+@dataclass(eq=False)
+class _Unused:
+    scope: GraphScope
+    name: str
+    nbytes: int
+    detail: str
+
+
+class UnusedInitializer(GraphRule[_Unused]):
     """
     ## What it does
     Finds initializers (dense and sparse) that nothing reads: no node in the main
@@ -39,48 +50,34 @@ class UnusedInitializer(Rule):
     name = "unused-initializer"
     summary = "Initializers that nothing reads"
     fix_title = "Remove the unused initializers"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
+    def match(self, ctx: CheckContext) -> list[_Unused]:
         index = ctx.index
-        unused: list[tuple[GraphScope, str, int, str]] = []
+        unused: list[_Unused] = []
         for name, (scope, tensor) in index.initializers.items():
             if _removable(index, scope, name):
-                unused.append((scope, name, tensor_nbytes(tensor), tensor_detail(tensor)))
+                unused.append(_Unused(scope, name, tensor_nbytes(tensor), tensor_detail(tensor)))
         for name, (scope, sparse) in index.sparse_initializers.items():
             if _removable(index, scope, name):
-                unused.append(
-                    (
-                        scope,
-                        name,
-                        tensor_nbytes(sparse.values) + tensor_nbytes(sparse.indices),
-                        tensor_detail(sparse.values),
-                    )
-                )
-        if not unused:
-            return []
-        nbytes = sum(item[2] for item in unused)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(unused), 'unused initializer')}{size_note(nbytes)}",
-                locations=[
-                    Location("initializer", name, scope.path, detail, size)
-                    for scope, name, size, detail in unused
-                ],
-                count=len(unused),
-                nbytes=nbytes,
-                nodes=0,
-                plan=[(scope, name) for scope, name, _, _ in unused],
-            )
-        ]
+                nbytes = tensor_nbytes(sparse.values) + tensor_nbytes(sparse.indices)
+                unused.append(_Unused(scope, name, nbytes, tensor_detail(sparse.values)))
+        return unused
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
+    def saving(self, item: _Unused) -> Saving:
+        location = Location("initializer", item.name, item.scope.path, item.detail, item.nbytes)
+        return Saving((location,), nbytes=item.nbytes)
+
+    def message(self, items: Sequence[_Unused], total: Saving) -> str:
+        return f"{plural(len(items), 'unused initializer')}{size_note(total.nbytes)}"
+
+    def apply(self, index: ModelIndex, items: Sequence[_Unused]) -> bool:
         editor = Editor(index)
-        for scope, name in finding.plan:  # type: ignore[attr-defined]
-            editor.remove_initializer(scope, name)
+        for item in items:
+            editor.remove_initializer(item.scope, item.name)
         editor.commit()
-        return bool(finding.plan)
+        return bool(items)
 
 
 def _removable(index: ModelIndex, scope: GraphScope, name: str) -> bool:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import onnx
 
-from onnxslim_lint.findings import Finding, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.graphs import all_nodes
 from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.rules.base import CheckContext, Rule, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
-class UnusedOpsetImport(Rule):
+class UnusedOpsetImport(GraphRule[onnx.OperatorSetIdProto]):
     """
     ## What it does
     Finds ``opset_import`` entries of the model for domains that no node uses: no
@@ -44,37 +46,30 @@ class UnusedOpsetImport(Rule):
     name = "unused-opset-import"
     summary = "Opset imports of domains no node uses"
     fix_title = "Remove the unused opset imports"
+    availability = FixAvailability.ALWAYS
     safety = FixSafety.EXACT
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        model = ctx.index.model
+    def match(self, ctx: CheckContext) -> list[onnx.OperatorSetIdProto]:
         used = used_domains(ctx.index)
-        unused = [
+        return [
             op
-            for op in model.opset_import
+            for op in ctx.index.model.opset_import
             if not is_default_domain(op.domain) and op.domain not in used
         ]
-        if not unused:
-            return []
-        nbytes = sum(op.ByteSize() + 2 for op in unused)
-        return [
-            self.finding(
-                ctx,
-                f"{plural(len(unused), 'opset import')} of a domain no node uses"
-                f"{size_note(nbytes)}",
-                locations=[
-                    Location("opset", op.domain, "model", f"version {op.version}", op.ByteSize())
-                    for op in unused
-                ],
-                count=len(unused),
-                nbytes=nbytes,
-                nodes=0,
-                plan={op.domain for op in unused},
-            )
-        ]
 
-    def fix(self, index: ModelIndex, finding: Finding) -> bool:
-        domains: set[str] = finding.plan  # type: ignore[assignment]
+    def saving(self, item: onnx.OperatorSetIdProto) -> Saving:
+        nbytes = item.ByteSize()
+        location = Location("opset", item.domain, "model", f"version {item.version}", nbytes)
+        return Saving((location,), nbytes=nbytes + 2)
+
+    def message(self, items: Sequence[onnx.OperatorSetIdProto], total: Saving) -> str:
+        return (
+            f"{plural(len(items), 'opset import')} of a domain no node uses"
+            f"{size_note(total.nbytes)}"
+        )
+
+    def apply(self, index: ModelIndex, items: Sequence[onnx.OperatorSetIdProto]) -> bool:
+        domains = {op.domain for op in items}
         imports = index.model.opset_import
         changed = False
         for position in range(len(imports) - 1, -1, -1):
