@@ -103,7 +103,7 @@ class ModelIndex:
     opsets: dict[str, int]
     called_functions: set[tuple[str, str, str]] = field(default_factory=set)
     node_refs: list[NodeRef] = field(default_factory=list)
-    # Zero-copy bytes of main-graph initializers (model/raw_views.py); only given
+    # Zero-copy bytes of main-graph initializers (model/wire.py); only given
     # for a model exactly as loaded, so an index built after an edit has none.
     raw_views: Mapping[str, memoryview] = field(default_factory=dict)
     _inferred: ShapeInfo | None = field(default=None, repr=False)

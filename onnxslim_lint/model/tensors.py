@@ -23,6 +23,7 @@ __all__ = [
     "node_nbytes_at_least",
     "raw_numpy_dtype",
     "tensor_detail",
+    "tensor_header_nbytes",
     "tensor_nbytes",
     "tensor_nbytes_at_least",
     "varint_size",
@@ -129,7 +130,12 @@ def tensor_nbytes(tensor: TensorProto) -> int:
     data = data_nbytes(tensor)
     if data is None:
         return tensor.ByteSize()
-    return data + len(tensor.name) + 2 * len(tensor.dims) + 8
+    return data + tensor_header_nbytes(tensor.name, len(tensor.dims))
+
+
+def tensor_header_nbytes(name: str, rank: int) -> int:
+    """The allowance :func:`tensor_nbytes` adds to a tensor's data: name, dims, type."""
+    return len(name) + 2 * rank + 8
 
 
 def tensor_nbytes_at_least(tensor: TensorProto) -> int:

@@ -12,7 +12,12 @@ from onnx import helper, numpy_helper
 
 from onnxslim_lint.findings import FixAvailability, FixSafety, Location, format_bytes
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.model.tensors import data_nbytes, node_nbytes, tensor_nbytes
+from onnxslim_lint.model.tensors import (
+    data_nbytes,
+    node_nbytes,
+    tensor_header_nbytes,
+    tensor_nbytes,
+)
 from onnxslim_lint.rules._fusion import FLOAT_TYPES, forget, is_op, sole_reader
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural
 
@@ -312,11 +317,11 @@ def _group(
         if member.add is not None and member.bias is not None:
             removed += node_nbytes(member.add.node) + _overhead(index, member.bias)
     added = sum(node.ByteSize() for node in _new_nodes(group))
-    added += _new_overhead(group.weight_name, 2)
+    added += tensor_header_nbytes(group.weight_name, 2)
     if merge_bias:
-        added += _new_overhead(group.bias_name, 1)
+        added += tensor_header_nbytes(group.bias_name, 1)
     if group.sizes_name and not shared_sizes:
-        added += _new_overhead(group.sizes_name, 1) + 8 * len(chosen)
+        added += tensor_header_nbytes(group.sizes_name, 1) + 8 * len(chosen)
     if added > removed:
         return None  # a slimming fix never grows the file
     constants = sum(
@@ -373,11 +378,6 @@ def _overhead(index: ModelIndex, name: str) -> int:
     if name in index.initializers:
         return tensor_nbytes(tensor) - data
     return node_nbytes(index.producer[name].node) - data
-
-
-def _new_overhead(name: str, rank: int) -> int:
-    """``tensor_nbytes`` of a new tensor, without its data."""
-    return len(name) + 2 * rank + 8
 
 
 # -- building -------------------------------------------------------------------------
