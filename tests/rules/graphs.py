@@ -11,6 +11,7 @@ import onnx
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.fixing.apply import apply_fixes
 from onnxslim_lint.fixing.verify import check_interface, check_model_valid, verify_models
+from onnxslim_lint.model.graphs import all_graphs, all_nodes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule
 from onnxslim_lint.rules.dead_node import DeadNode
@@ -72,28 +73,6 @@ def one_finding(rule: type[Rule], model: onnx.ModelProto) -> Finding:
 
 def location_names(finding: Finding, kind: str | None = None) -> list[str]:
     return [loc.name for loc in finding.locations if kind is None or loc.kind == kind]
-
-
-def all_nodes(graph: onnx.GraphProto):  # type: ignore[no-untyped-def]
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from all_nodes(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from all_nodes(sub)
-
-
-def all_graphs(graph: onnx.GraphProto):  # type: ignore[no-untyped-def]
-    yield graph
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from all_graphs(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from all_graphs(sub)
 
 
 def all_node_names(model: onnx.ModelProto) -> set[str]:
