@@ -29,8 +29,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from onnxslim_lint.model.domains import is_default_domain, is_random_op
-from onnxslim_lint.model.graphs import all_graphs, all_nodes, inner_nodes
+from onnxslim_lint.model.domains import is_default_domain
+from onnxslim_lint.model.graphs import all_graphs, all_nodes
+from onnxslim_lint.model.randomness import random_outputs
 
 __all__ = [
     "COULD_NOT_VERIFY",
@@ -314,60 +315,6 @@ def _type_text(tp: onnx.TypeProto) -> str:
         key = _elem_name(tp.map_type.key_type)
         return f"map({key},{_type_text(tp.map_type.value_type)})"
     return str(which)
-
-
-def _random_functions(model: onnx.ModelProto) -> set[tuple[str, str]]:
-    """Model-local functions that (transitively) contain a random op."""
-    functions = {(f.domain, f.name): f for f in model.functions}
-    random: set[tuple[str, str]] = set()
-    changed = True
-    while changed:
-        changed = False
-        for key, func in functions.items():
-            if key in random:
-                continue
-            for node in func.node:
-                nodes = [node, *inner_nodes(node)]
-                if any(is_random_op(n) or (n.domain, n.op_type) in random for n in nodes):
-                    random.add(key)
-                    changed = True
-                    break
-    return random
-
-
-def _random_outputs(model: onnx.ModelProto) -> set[str]:
-    """Names of graph outputs that depend on a non-deterministic op.
-
-    A node is tainted if it is a random op, calls a model function holding one, has
-    a subgraph holding one, or reads a tainted value (directly or from inside one of
-    its subgraphs). Shadowed names in subgraphs are not told apart, which can only
-    make the set larger.
-    """
-    random_funcs = _random_functions(model)
-
-    def node_random(node: onnx.NodeProto) -> bool:
-        return is_random_op(node) or (node.domain, node.op_type) in random_funcs
-
-    # Per top-level node: does it (or any subgraph) contain randomness, and every
-    # name it reads, including outer-scope names read inside its subgraphs.
-    info: list[tuple[onnx.NodeProto, bool, set[str]]] = []
-    for node in model.graph.node:
-        inner = list(inner_nodes(node))
-        reads = {n for n in node.input if n}
-        reads.update(i for n in inner for i in n.input if i)
-        info.append((node, node_random(node) or any(node_random(n) for n in inner), reads))
-
-    tainted: set[str] = set()
-    changed = True
-    while changed:  # one pass for a sorted graph; loops only for unsorted ones
-        changed = False
-        for node, is_random, reads in info:
-            if (is_random or not reads.isdisjoint(tainted)) and not tainted.issuperset(
-                o for o in node.output if o
-            ):
-                tainted.update(o for o in node.output if o)
-                changed = True
-    return {o.name for o in model.graph.output if o.name in tainted}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -932,7 +879,7 @@ def verify_models(
     import onnxruntime as ort
 
     names = [o.name for o in original.graph.output]
-    random = _random_outputs(original) | _random_outputs(fixed)
+    random = random_outputs(original) | random_outputs(fixed)
     # One session at a time: the original's outputs for every sample first, then the
     # fixed model's. Two sessions of a large model side by side would hold its
     # weights twice more; the outputs kept in between are far smaller.

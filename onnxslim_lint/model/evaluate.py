@@ -16,9 +16,10 @@ from collections.abc import Mapping
 import numpy as np
 import onnx
 
-from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.randomness import RANDOM_OPS
 from onnxslim_lint.model.shapes import ShapeInfo
 from onnxslim_lint.model.tensors import tensor_nbytes
 

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from onnxslim_lint.findings import FixAvailability, FixSafety, Location
-from onnxslim_lint.model.domains import RANDOM_OPS, is_default_domain
+from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.randomness import RANDOM_OPS
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
