@@ -6,19 +6,30 @@ import json
 import sys
 
 from onnxslim_lint.errors import UsageError
-from onnxslim_lint.findings import FixSafety
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.registry import ALL_RULES, FAMILIES, rule_by_code_or_name
 
 __all__ = ["rule_markdown", "rule_text", "run_rule"]
 
 
+_SAFETY_WORDS = {
+    FixSafety.EXACT: "exact (bit-identical outputs)",
+    FixSafety.NUMERIC: "numeric (outputs within tolerance; needs --unsafe-fixes)",
+}
+
+
 def _fix_line(rule: type[Rule]) -> str:
-    if rule.safety is None:
-        return "No fix: reported only."
-    if rule.safety is FixSafety.EXACT:
-        return "Fix is always available and exact (bit-identical outputs)."
-    return "Fix is available and numeric (needs --unsafe-fixes)."
+    """Fix availability and fix safety, as the rule declares them (ruff's two facts)."""
+    if rule.availability is FixAvailability.NONE or rule.safety is None:
+        line = "Fix availability: none (reported only)."
+    else:
+        line = (
+            f"Fix availability: {rule.availability.value}. "
+            f"Fix safety: {_SAFETY_WORDS[rule.safety]}."
+        )
+    requires = rule.requires.describe()
+    return f"{line}\n\nRequires: {requires}." if requires else line
 
 
 def _family(rule: type[Rule]) -> str:
@@ -43,6 +54,8 @@ def _as_dict(rule: type[Rule]) -> dict[str, object]:
         "summary": rule.summary,
         "family": _family(rule),
         "fix": rule.safety.value if rule.safety else None,
+        "fix_availability": rule.availability.value,
+        "requires": rule.requires.describe() or None,
         "fix_title": rule.fix_title,
         "explanation": rule.explanation(),
     }
