@@ -3,8 +3,10 @@ arrays and axes, which nodes a pattern has claimed, rewriting a node in place.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TypeGuard
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeGuard, TypeVar
 
 import numpy as np
 import onnx
@@ -14,7 +16,7 @@ from onnxslim_lint.findings import Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
-from onnxslim_lint.rules.base import Saving
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving
 
 FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16})
 
@@ -199,14 +201,115 @@ class Claims:
         return True
 
 
-def pattern_saving(location: Location, removed: Sequence[NodeRef]) -> Saving:
-    """A pattern rewritten into one of its nodes: the others are removed."""
-    nbytes = sum(ref.node.ByteSize() for ref in removed)
-    return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
+@dataclass(eq=False)
+class Pattern:
+    """Elementary ops of the main graph that one fused node of ``x`` computes."""
+
+    x: str
+    final: NodeRef  # becomes the fused node, keeping its output name
+    others: list[NodeRef]  # removed
 
 
-def remove_nodes(index: ModelIndex, refs: Iterable[NodeRef]) -> None:
-    editor = Editor(index)
-    for ref in refs:
-        editor.remove_node(ref)
-    editor.commit()
+PatternT = TypeVar("PatternT", bound=Pattern)
+
+
+class PatternRule(GraphRule[PatternT]):
+    """A fusion that rewrites a pattern of main-graph nodes into its last node."""
+
+    @abstractmethod
+    def find(self, index: ModelIndex, ref: NodeRef) -> PatternT | None:
+        """The pattern a search from main-graph node ``ref`` finds, if any."""
+
+    @abstractmethod
+    def describe(self, pattern: PatternT) -> str:
+        """The location's detail: the fused node it becomes."""
+
+    @abstractmethod
+    def fused(self, pattern: PatternT) -> tuple[str, list[str], dict[str, object]]:
+        """The fused node's op type, inputs and attributes."""
+
+    def match(self, ctx: CheckContext) -> list[PatternT]:
+        index = ctx.index
+        found: list[PatternT] = []
+        claims = Claims()
+        for ref in index.nodes():
+            if ref.scope is not index.main:
+                continue
+            pattern = self.find(index, ref)
+            if pattern is not None and claims.take([pattern.final, *pattern.others]):
+                found.append(pattern)
+        return found
+
+    def saving(self, item: PatternT) -> Saving:
+        location = Location("node", item.final.label, "main", self.describe(item), 0)
+        removed = item.others
+        nbytes = sum(ref.node.ByteSize() for ref in removed)
+        return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
+
+    def apply(self, index: ModelIndex, items: Sequence[PatternT]) -> bool:
+        editor = Editor(index)
+        for pattern in items:
+            rewrite_as(pattern.final.node, *self.fused(pattern))
+            for other in pattern.others:
+                editor.remove_node(other)
+        editor.commit()
+        return bool(items)
+
+
+def set_conv_bias(
+    index: ModelIndex,
+    editor: Editor,
+    conv: NodeRef,
+    bias: np.ndarray,
+    graph: onnx.GraphProto,
+    *,
+    shared: bool = False,
+) -> None:
+    """Make ``bias`` the Conv's ``B``: written into its initializer in place, unless
+    ``shared`` (other nodes read it, so it stays); else a new initializer in ``graph``,
+    and a Constant ``B`` the Conv alone read goes. A computed ``B`` is left to dead-node."""
+    node = conv.node
+    old_bias = node.input[2] if len(node.input) > 2 else ""
+    if old_bias and old_bias in index.initializers and not shared:
+        set_tensor(index.initializers[old_bias][1], bias)
+        return
+    producer = index.producer.get(old_bias) if old_bias else None
+    if is_op(producer, "Constant") and not shared:
+        editor.remove_node(producer)
+        forget(index, old_bias)
+    name = index.fresh_name(f"{node.input[1]}_bias")
+    graph.initializer.append(numpy_helper.from_array(bias, name))
+    del node.input[2:]
+    node.input.append(name)
+
+
+def merge_pair(
+    editor: Editor,
+    first: NodeRef,
+    second: NodeRef,
+    *,
+    cancels: bool,
+    drop_first: bool,
+    rewrite: Callable[[], None] | None = None,
+) -> bool:
+    """Merge a chain ``first -> second`` into one node reading ``first``'s input.
+
+    When the pair cancels, ``second`` goes and its readers read that input; else
+    ``second`` reads it and ``rewrite`` makes it the merged node. ``first`` goes when
+    nothing else reads it. False when an earlier merge of this edit touched the chain
+    (it waits for the next round).
+    """
+    source, middle, result = first.node.input[0], first.node.output[0], second.node.output[0]
+    if {source, middle, result} & editor.touched:
+        return False
+    if cancels:
+        if not editor.bypass(second, result, source):
+            return False
+    else:
+        if rewrite is not None:
+            rewrite()
+        second.node.input[0] = source
+        editor.touched.update((source, middle, result))
+    if drop_first:
+        editor.remove_node(first)
+    return True

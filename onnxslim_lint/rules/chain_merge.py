@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from onnx import TensorProto, numpy_helper
@@ -13,7 +14,7 @@ from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules._fusion import constant_axes
+from onnxslim_lint.rules._fusion import constant_axes, merge_pair
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 _T = TensorProto
@@ -156,23 +157,14 @@ class ChainMerge(GraphRule[_Merge]):
         editor = Editor(index)
         changed = False
         for merge in items:
-            first, second = merge.first.node, merge.second.node
-            source, middle, result = first.input[0], first.output[0], second.output[0]
-            if {source, middle, result} & editor.touched:
-                continue
-            if merge.kind == "cast-identity":
-                if not editor.bypass(merge.second, result, source):
-                    continue
-            elif merge.kind == "unsqueeze":
-                _set_axes(index, merge)
-                second.input[0] = source
-                editor.touched.update((source, middle, result))
-            else:
-                second.input[0] = source
-                editor.touched.update((source, middle, result))
-            if merge.drop_first:
-                editor.remove_node(merge.first)
-            changed = True
+            changed |= merge_pair(
+                editor,
+                merge.first,
+                merge.second,
+                cancels=merge.kind == "cast-identity",
+                drop_first=merge.drop_first,
+                rewrite=partial(_set_axes, index, merge) if merge.kind == "unsqueeze" else None,
+            )
         editor.commit()
         return changed
 

@@ -14,12 +14,11 @@ from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
     constant_array,
     drop_if_only,
-    forget,
     initializer,
     is_op,
     only_read_by,
     rewire_output,
-    set_tensor,
+    set_conv_bias,
     sole_reader,
     zero_valued,
 )
@@ -87,20 +86,7 @@ class ConvAdd(GraphRule[_Fusion]):
     def apply(self, index: ModelIndex, items: Sequence[_Fusion]) -> bool:
         editor = Editor(index)
         for fusion in items:
-            conv = fusion.conv.node
-            old_bias = conv.input[2] if len(conv.input) > 2 else ""
-            if old_bias and old_bias in index.initializers:
-                set_tensor(index.initializers[old_bias][1], fusion.bias)
-            else:
-                producer = index.producer.get(old_bias) if old_bias else None
-                if is_op(producer, "Constant"):
-                    editor.remove_node(producer)
-                    forget(index, old_bias)
-                name = index.fresh_name(f"{conv.input[1]}_bias")
-                tensor = numpy_helper.from_array(fusion.bias, name)
-                fusion.conv.scope.graph.initializer.append(tensor)
-                del conv.input[2:]
-                conv.input.append(name)
+            set_conv_bias(index, editor, fusion.conv, fusion.bias, fusion.conv.scope.graph)
             drop_if_only(editor, index, fusion.constant, fusion.add)
             rewire_output(index, fusion.conv, fusion.add, editor)
         editor.commit()

@@ -15,11 +15,11 @@ from onnxslim_lint.rules._fusion import (
     attr,
     constant_array,
     drop_if_only,
-    forget,
     initializer,
     is_op,
     only_read_by,
     rewire_output,
+    set_conv_bias,
     set_tensor,
     sole_reader,
     weight_readers_ok,
@@ -103,21 +103,11 @@ class ConvBn(GraphRule[_Fusion]):
         editor = Editor(index)
         for fusion in items:
             conv, bn = fusion.conv.node, fusion.bn.node
-            set_tensor(index.initializers[conv.input[1]][1], fusion.weight)
-            old_bias = conv.input[2] if len(conv.input) > 2 else ""
-            if old_bias and old_bias in index.initializers and not fusion.own_bias:
-                set_tensor(index.initializers[old_bias][1], fusion.bias)
-            else:
-                producer = index.producer.get(old_bias) if old_bias else None
-                if is_op(producer, "Constant") and not fusion.own_bias:  # only this conv's
-                    editor.remove_node(producer)
-                    forget(index, old_bias)
-                # A computed zero bias (Expand of 0) is left to dead-node.
-                name = index.fresh_name(f"{conv.input[1]}_bias")
-                tensor = numpy_helper.from_array(fusion.bias, name)
-                index.initializers[conv.input[1]][0].graph.initializer.append(tensor)
-                del conv.input[2:]
-                conv.input.append(name)
+            scope, weight = index.initializers[conv.input[1]]
+            set_tensor(weight, fusion.weight)
+            set_conv_bias(
+                index, editor, fusion.conv, fusion.bias, scope.graph, shared=fusion.own_bias
+            )
             for name in set(bn.input[1:]):
                 drop_if_only(editor, index, name, fusion.bn)
             rewire_output(index, fusion.conv, fusion.bn, editor)

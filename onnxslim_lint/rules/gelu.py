@@ -6,33 +6,28 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import FixAvailability, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
-    Claims,
+    Pattern,
+    PatternRule,
     chain_next,
     other_input,
-    pattern_saving,
-    remove_nodes,
-    rewrite_as,
     scalar,
 )
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural, size_note
+from onnxslim_lint.rules.base import Requires, Saving, plural, size_note
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 @dataclass(eq=False)
-class _Gelu:
-    x: str
-    final: NodeRef  # becomes the Gelu node, keeping its output name
-    others: list[NodeRef]  # removed
+class _Gelu(Pattern):
     approximate: str  # "none" (erf) or "tanh"
 
 
-class Gelu(GraphRule[_Gelu]):
+class Gelu(PatternRule[_Gelu]):
     """
     ## What it does
     Finds the GELU activation spelled out in elementary ops and replaces it by one
@@ -72,41 +67,27 @@ class Gelu(GraphRule[_Gelu]):
     safety = FixSafety.NUMERIC
     requires = Requires(min_opset=20)  # Gelu is an opset-20 op
 
-    def match(self, ctx: CheckContext) -> list[_Gelu]:
-        index = ctx.index
-        found: list[_Gelu] = []
-        claims = Claims()
-        for ref in index.nodes():
-            if ref.scope is not index.main or not is_default_domain(ref.node.domain):
-                continue
-            match = None
-            if ref.node.op_type == "Erf":
-                match = _erf_form(index, ref)
-            elif ref.node.op_type == "Tanh":
-                match = _tanh_form(index, ref)
-            if match is None:
-                continue
-            if claims.take([match.final, *match.others]):
-                found.append(match)
-        return found
+    def find(self, index: ModelIndex, ref: NodeRef) -> _Gelu | None:
+        if not is_default_domain(ref.node.domain):
+            return None
+        if ref.node.op_type == "Erf":
+            return _erf_form(index, ref)
+        if ref.node.op_type == "Tanh":
+            return _tanh_form(index, ref)
+        return None
 
-    def saving(self, item: _Gelu) -> Saving:
-        detail = f"Gelu(approximate={item.approximate}) of {item.x}"
-        location = Location("node", item.final.label, "main", detail, 0)
-        return pattern_saving(location, item.others)
+    def describe(self, pattern: _Gelu) -> str:
+        return f"Gelu(approximate={pattern.approximate}) of {pattern.x}"
+
+    def fused(self, pattern: _Gelu) -> tuple[str, list[str], dict[str, object]]:
+        approximate = {"approximate": "tanh"} if pattern.approximate == "tanh" else {}
+        return "Gelu", [pattern.x], dict(approximate)
 
     def message(self, items: Sequence[_Gelu], total: Saving) -> str:
         return (
             f"{plural(len(items), 'GELU pattern')} that can be Gelu nodes"
             f" ({total.nodes} nodes){size_note(total.nbytes)}"
         )
-
-    def apply(self, index: ModelIndex, items: Sequence[_Gelu]) -> bool:
-        for match in items:
-            approximate = {"approximate": "tanh"} if match.approximate == "tanh" else {}
-            rewrite_as(match.final.node, "Gelu", [match.x], approximate)
-        remove_nodes(index, (other for match in items for other in match.others))
-        return bool(items)
 
 
 def _erf_form(index: ModelIndex, erf: NodeRef) -> _Gelu | None:

@@ -7,31 +7,26 @@ from dataclasses import dataclass
 
 import onnx
 
-from onnxslim_lint.findings import FixAvailability, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
-    Claims,
+    Pattern,
+    PatternRule,
     chain_next,
     other_input,
-    pattern_saving,
-    remove_nodes,
-    rewrite_as,
     scalar,
 )
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural, size_note
+from onnxslim_lint.rules.base import Requires, Saving, plural, size_note
 
 
 @dataclass(eq=False)
-class _LayerNorm:
-    x: str
+class _LayerNorm(Pattern):
     scale: str
     bias: str | None
     epsilon: float
-    final: NodeRef  # becomes the LayerNormalization node, keeping its output name
-    others: list[NodeRef]  # removed
 
 
-class LayerNorm(GraphRule[_LayerNorm]):
+class LayerNorm(PatternRule[_LayerNorm]):
     """
     ## What it does
     Finds layer normalization over the last axis spelled out in elementary ops and
@@ -69,37 +64,21 @@ class LayerNorm(GraphRule[_LayerNorm]):
     safety = FixSafety.NUMERIC
     requires = Requires(min_opset=17)  # LayerNormalization is an opset-17 op
 
-    def match(self, ctx: CheckContext) -> list[_LayerNorm]:
-        index = ctx.index
-        found: list[_LayerNorm] = []
-        claims = Claims()
-        for ref in index.nodes():
-            if ref.node.op_type != "ReduceMean" or ref.scope is not index.main:
-                continue
-            match = _match(index, ref)
-            if match is None:
-                continue
-            if claims.take([match.final, *match.others]):
-                found.append(match)
-        return found
+    def find(self, index: ModelIndex, ref: NodeRef) -> _LayerNorm | None:
+        return _match(index, ref) if ref.node.op_type == "ReduceMean" else None
 
-    def saving(self, item: _LayerNorm) -> Saving:
-        location = Location("node", item.final.label, "main", f"LayerNormalization of {item.x}", 0)
-        return pattern_saving(location, item.others)
+    def describe(self, pattern: _LayerNorm) -> str:
+        return f"LayerNormalization of {pattern.x}"
+
+    def fused(self, pattern: _LayerNorm) -> tuple[str, list[str], dict[str, object]]:
+        inputs = [pattern.x, pattern.scale, *([pattern.bias] if pattern.bias else [])]
+        return "LayerNormalization", inputs, {"axis": -1, "epsilon": pattern.epsilon}
 
     def message(self, items: Sequence[_LayerNorm], total: Saving) -> str:
         return (
             f"{plural(len(items), 'layer normalization')} written as elementary ops"
             f" ({total.nodes} nodes){size_note(total.nbytes)}"
         )
-
-    def apply(self, index: ModelIndex, items: Sequence[_LayerNorm]) -> bool:
-        for match in items:
-            inputs = [match.x, match.scale, *([match.bias] if match.bias else [])]
-            attributes = {"axis": -1, "epsilon": match.epsilon}
-            rewrite_as(match.final.node, "LayerNormalization", inputs, attributes)
-        remove_nodes(index, (other for match in items for other in match.others))
-        return bool(items)
 
 
 def _match(index: ModelIndex, mean: NodeRef) -> _LayerNorm | None:
@@ -124,20 +103,21 @@ def _match(index: ModelIndex, mean: NodeRef) -> _LayerNorm | None:
     if not _last_axis_mean(index, variance):
         return None
     plus_eps = chain_next(index, variance)
-    epsilon_name = other_input(plus_eps, variance.node.output[0]) if plus_eps else None
-    epsilon = (
-        scalar(index, epsilon_name, "f") if plus_eps and plus_eps.node.op_type == "Add" else None
-    )
+    if plus_eps is None or plus_eps.node.op_type != "Add":
+        return None
+    epsilon = scalar(index, other_input(plus_eps, variance.node.output[0]), "f")
     if epsilon is None or epsilon < 0:
         return None
-    root = chain_next(index, plus_eps)  # type: ignore[arg-type]
+    root = chain_next(index, plus_eps)
     if root is None or root.node.op_type != "Sqrt" or chain_next(index, root) is not divide:
         return None
     if list(divide.node.input) != [centered, root.node.output[0]]:
         return None
     scaled = chain_next(index, divide)
     scale = other_input(scaled, divide.node.output[0]) if scaled else None
-    if scaled is None or scaled.node.op_type != "Mul" or not _channel_vector(index, x, scale):
+    if scaled is None or scale is None or scaled.node.op_type != "Mul":
+        return None
+    if not _channel_vector(index, x, scale):
         return None
     chain = [mean, sub, square, variance, plus_eps, root, divide]
     shifted = chain_next(index, scaled)
@@ -149,7 +129,7 @@ def _match(index: ModelIndex, mean: NodeRef) -> _LayerNorm | None:
     shapes = index.inferred_shapes()
     if shapes.get(x) is None or shapes.get(x) != shapes.get(final.node.output[0]):
         return None
-    return _LayerNorm(x, scale, bias, epsilon, final, others)  # type: ignore[arg-type]
+    return _LayerNorm(x, final, others, scale, bias, epsilon)
 
 
 def _readers(index: ModelIndex, ref: NodeRef) -> list[NodeRef]:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+
+import onnx
+from onnx import helper
 
 from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.rules._fusion import merge_pair
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
@@ -93,20 +98,14 @@ class RedundantTranspose(GraphRule[_Pair]):
         editor = Editor(index)
         changed = False
         for pair in items:
-            first, second = pair.first.node, pair.second.node
-            source, middle, result = first.input[0], first.output[0], second.output[0]
-            if {source, middle, result} & editor.touched:
-                continue
-            if pair.cancels:
-                if not editor.bypass(pair.second, result, source):
-                    continue
-            else:
-                second.input[0] = source
-                _set_perm(second, pair.perm)
-                editor.touched.update((source, middle, result))
-            if pair.drop_first:
-                editor.remove_node(pair.first)
-            changed = True
+            changed |= merge_pair(
+                editor,
+                pair.first,
+                pair.second,
+                cancels=pair.cancels,
+                drop_first=pair.drop_first,
+                rewrite=partial(_set_perm, pair.second.node, pair.perm),
+            )
         editor.commit()
         return changed
 
@@ -166,12 +165,10 @@ def _perm(index: ModelIndex, ref: NodeRef) -> tuple[int, ...] | None:
     return tuple(reversed(range(len(shape))))
 
 
-def _set_perm(node, perm: tuple[int, ...]) -> None:  # type: ignore[no-untyped-def]
+def _set_perm(node: onnx.NodeProto, perm: tuple[int, ...]) -> None:
     for attr in node.attribute:
         if attr.name == "perm":
             del attr.ints[:]
             attr.ints.extend(perm)
             return
-    from onnx import helper
-
     node.attribute.append(helper.make_attribute("perm", list(perm)))
