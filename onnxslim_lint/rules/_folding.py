@@ -11,7 +11,6 @@ are evaluated by :mod:`onnxslim_lint.model.evaluate`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -20,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import Location
+from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.evaluate import (
@@ -39,7 +38,7 @@ from onnxslim_lint.model.tensors import (
     tensor_nbytes,
     tensor_nbytes_at_least,
 )
-from onnxslim_lint.rules.base import GraphRule, Saving, plural, size_note
+from onnxslim_lint.rules.base import GraphRule, Requires, Saving, plural, size_note, tally
 
 __all__ = ["FoldComponent", "FoldingRule", "plan_folds"]
 
@@ -262,7 +261,12 @@ def _made_in(index: ModelIndex, name: str, members: set[int]) -> bool:
 
 
 class FoldingRule(GraphRule[FoldComponent]):
-    """What constant folding and shape folding share: the finding and the fix."""
+    """What constant folding and shape folding share: exact, always fixable, on IR 4
+    and later (before, initializers must be graph inputs); the finding and the fix."""
+
+    availability = FixAvailability.ALWAYS
+    safety = FixSafety.EXACT
+    requires = Requires(min_ir_version=4)
 
     folded_from: ClassVar[str]  # what the folded nodes are computed from, for the message
 
@@ -292,8 +296,7 @@ class FoldingRule(GraphRule[FoldComponent]):
         return replace(total, locations=tuple(ordered))
 
     def message(self, items: Sequence[FoldComponent], total: Saving) -> str:
-        kinds = Counter(ref.node.op_type for comp in items for ref in comp.nodes)
-        text = ", ".join(f"{n} {op}" for op, n in sorted(kinds.items()))
+        text = tally(ref.node.op_type for comp in items for ref in comp.nodes)
         return (
             f"{plural(total.count, 'node')} computed from {self.folded_from}s "
             f"only ({text}){size_note(total.nbytes)}"

@@ -4,7 +4,7 @@ arrays and axes, which nodes a pattern has claimed, rewriting a node in place.""
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard, TypeVar
 
@@ -186,11 +186,20 @@ def constant_axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
     return None if value is None else [int(v) for v in value]
 
 
+def node_saving(ref: NodeRef, detail: str, nbytes: int) -> Saving:
+    """One node the fix removes (or merges into another), reported where ``ref`` is."""
+    location = Location("node", ref.label, ref.scope.path, detail, nbytes)
+    return Saving((location,), nbytes=nbytes, nodes=1)
+
+
 class Claims:
     """The nodes of the patterns matched so far: a node belongs to one pattern at most."""
 
     def __init__(self) -> None:
         self._ids: set[int] = set()
+
+    def holds(self, ref: NodeRef) -> bool:
+        return id(ref) in self._ids
 
     def take(self, refs: Iterable[NodeRef]) -> bool:
         """Claim every node of a pattern, unless one is claimed already."""
@@ -313,3 +322,26 @@ def merge_pair(
     if drop_first:
         editor.remove_node(first)
     return True
+
+
+def linked_pairs(
+    index: ModelIndex,
+    claims: Claims,
+    first_ok: Callable[[NodeRef], bool],
+    second_ok: Callable[[NodeRef], bool],
+) -> Iterator[tuple[NodeRef, NodeRef]]:
+    """The unclaimed chains ``first -> second`` of one graph a two-node merge may
+    rewrite: ``second`` reads ``first``'s output as its first input, and nothing
+    outside the graph's nodes (a graph output, a side table) reads that output."""
+    for second in index.nodes():
+        if claims.holds(second) or not second_ok(second):
+            continue
+        middle = second.node.input[0]
+        first = index.producer.get(middle)
+        if first is None or first.scope is not second.scope or not first_ok(first):
+            continue
+        if claims.holds(first):
+            continue
+        if index.is_graph_output(middle) or middle in index.side_table_names:
+            continue
+        yield first, second

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar, cast
 
@@ -34,6 +35,7 @@ __all__ = [
     "Saving",
     "plural",
     "size_note",
+    "tally",
 ]
 
 MAX_ROUNDS = 20
@@ -218,3 +220,8 @@ def plural(count: int, word: str, plural_word: str | None = None) -> str:
 
 def size_note(nbytes: int) -> str:
     return f" ({format_bytes(nbytes)})" if nbytes else ""
+
+
+def tally(kinds: Iterable[str]) -> str:
+    """``2 Add, 1 Cast``: how many of each kind, sorted by kind."""
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(Counter(kinds).items()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -14,8 +13,8 @@ from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules._fusion import constant_axes, merge_pair
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
+from onnxslim_lint.rules._fusion import Claims, constant_axes, linked_pairs, merge_pair
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note, tally
 
 _T = TensorProto
 _FLOATS = frozenset({_T.FLOAT16, _T.BFLOAT16, _T.FLOAT, _T.DOUBLE})
@@ -107,22 +106,10 @@ class ChainMerge(GraphRule[_Merge]):
     def match(self, ctx: CheckContext) -> list[_Merge]:
         index = ctx.index
         merges: list[_Merge] = []
-        claimed: set[int] = set()
+        claims = Claims()
         touched: set[str] = set()
-        for second in index.nodes():
-            if id(second) in claimed or not _plain(second):
-                continue
-            op = second.node.op_type
-            if op not in ("Reshape", "Cast", "Unsqueeze"):
-                continue
-            middle = second.node.input[0]
-            first = index.producer.get(middle)
-            if first is None or first.scope is not second.scope or not _plain(first):
-                continue
-            if id(first) in claimed:
-                continue
-            if index.is_graph_output(middle) or middle in index.side_table_names:
-                continue
+        for first, second in linked_pairs(index, claims, _plain, _mergeable_second):
+            op, middle = second.node.op_type, second.node.input[0]
             merge = _reshape_merge(index, first, second) if op == "Reshape" else None
             if op == "Cast":
                 merge = _cast_merge(index, first, second)
@@ -134,7 +121,7 @@ class ChainMerge(GraphRule[_Merge]):
             if names & touched:
                 continue  # the fix would skip it this round (see apply)
             touched |= names
-            claimed.update((id(first), id(second)))
+            claims.take((first, second))
             merges.append(merge)
         return merges
 
@@ -146,8 +133,7 @@ class ChainMerge(GraphRule[_Merge]):
         return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
 
     def message(self, items: Sequence[_Merge], total: Saving) -> str:
-        kinds = Counter(f"{m.first.node.op_type}->{m.second.node.op_type}" for m in items)
-        text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        text = tally(f"{m.first.node.op_type}->{m.second.node.op_type}" for m in items)
         return (
             f"{plural(len(items), 'chain')} that merge ({text}), "
             f"{plural(total.count, 'node')} fewer{size_note(total.nbytes)}"
@@ -167,6 +153,10 @@ class ChainMerge(GraphRule[_Merge]):
             )
         editor.commit()
         return changed
+
+
+def _mergeable_second(ref: NodeRef) -> bool:
+    return _plain(ref) and ref.node.op_type in ("Reshape", "Cast", "Unsqueeze")
 
 
 def _plain(ref: NodeRef) -> bool:

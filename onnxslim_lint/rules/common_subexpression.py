@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import FixAvailability, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.randomness import RANDOM_OPS
+from onnxslim_lint.rules._fusion import node_saving
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
@@ -70,10 +71,8 @@ class CommonSubexpression(GraphRule[_Merge]):
 
     def saving(self, item: _Merge) -> Saving:
         later = item.later
-        nbytes = later.node.ByteSize()
         detail = f"{later.node.op_type} = {item.earlier.label}"
-        location = Location("node", later.label, later.scope.path, detail, nbytes)
-        return Saving((location,), nbytes=nbytes, nodes=1)
+        return node_saving(later, detail, later.node.ByteSize())
 
     def message(self, items: Sequence[_Merge], total: Saving) -> str:
         return (

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.evaluate import EXACT_OPS
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules._folding import FoldComponent, FoldingRule, plan_folds
-from onnxslim_lint.rules.base import CheckContext, Requires
+from onnxslim_lint.rules.base import CheckContext
 
 
 class ConstantFolding(FoldingRule):
@@ -55,9 +54,6 @@ class ConstantFolding(FoldingRule):
     name = "constant-folding"
     summary = "Nodes computed from constants only"
     fix_title = "Replace the nodes by initializers holding their results"
-    availability = FixAvailability.ALWAYS
-    safety = FixSafety.EXACT
-    requires = Requires(min_ir_version=4)  # IR 3: initializers must be graph inputs
     folded_from = "constant"
 
     def match(self, ctx: CheckContext) -> list[FoldComponent]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import FixAvailability, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
@@ -17,6 +17,7 @@ from onnxslim_lint.rules._fusion import (
     drop_if_only,
     initializer,
     is_op,
+    node_saving,
     only_read_by,
     rewire_output,
     set_conv_bias,
@@ -89,9 +90,7 @@ class ConvBn(GraphRule[_Fusion]):
         return _plan(ctx.index)
 
     def saving(self, item: _Fusion) -> Saving:
-        detail = f"after {item.conv.label}"
-        location = Location("node", item.bn.label, item.bn.scope.path, detail, item.saved)
-        return Saving((location,), nbytes=item.saved, nodes=1)
+        return node_saving(item.bn, f"after {item.conv.label}", item.saved)
 
     def message(self, items: Sequence[_Fusion], total: Saving) -> str:
         return (

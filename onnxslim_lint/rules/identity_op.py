@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from onnx import numpy_helper
@@ -11,7 +10,7 @@ from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note, tally
 
 
 class IdentityOp(GraphRule[NodeRef]):
@@ -68,8 +67,7 @@ class IdentityOp(GraphRule[NodeRef]):
         return Saving((location,), nbytes=item.node.ByteSize(), nodes=1)
 
     def message(self, items: Sequence[NodeRef], total: Saving) -> str:
-        by_kind = Counter(ref.node.op_type for ref in items)
-        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
+        kinds = tally(ref.node.op_type for ref in items)
         return f"{plural(len(items), 'no-op node')}: {kinds}{size_note(total.nbytes)}"
 
     def apply(self, index: ModelIndex, items: Sequence[NodeRef]) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onnxslim_lint.findings import FixAvailability, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
     FLOAT_TYPES,
     constant_array,
     is_op,
+    node_saving,
     rewire_output,
     sole_reader,
 )
@@ -62,10 +63,7 @@ class MatMulAddGemm(GraphRule[_Fusion]):
         return _plan(ctx.index)
 
     def saving(self, item: _Fusion) -> Saving:
-        nbytes = item.add.node.ByteSize()
-        detail = f"+ {item.add.label}"
-        location = Location("node", item.matmul.label, item.matmul.scope.path, detail, nbytes)
-        return Saving((location,), nbytes=nbytes, nodes=1)
+        return node_saving(item.matmul, f"+ {item.add.label}", item.add.node.ByteSize())
 
     def message(self, items: Sequence[_Fusion], total: Saving) -> str:
         return (

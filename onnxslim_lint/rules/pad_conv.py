@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import helper
 
-from onnxslim_lint.findings import FixAvailability, FixSafety, Location
+from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef, Use
 from onnxslim_lint.rules._fusion import (
@@ -17,6 +17,7 @@ from onnxslim_lint.rules._fusion import (
     drop_if_only,
     forget,
     is_op,
+    node_saving,
 )
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
@@ -70,10 +71,8 @@ class PadConv(GraphRule[_Fusion]):
         return _plan(ctx.index)
 
     def saving(self, item: _Fusion) -> Saving:
-        nbytes = item.pad.node.ByteSize()
         detail = f"before {item.conv.label}: pads={item.pads}"
-        location = Location("node", item.pad.label, item.pad.scope.path, detail, nbytes)
-        return Saving((location,), nbytes=nbytes, nodes=1)
+        return node_saving(item.pad, detail, item.pad.node.ByteSize())
 
     def message(self, items: Sequence[_Fusion], total: Saving) -> str:
         return f"{plural(len(items), 'Pad')} foldable into the next Conv{size_note(total.nbytes)}"

@@ -13,7 +13,7 @@ from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules._fusion import merge_pair
+from onnxslim_lint.rules._fusion import Claims, linked_pairs, merge_pair
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
 
@@ -112,18 +112,9 @@ class RedundantTranspose(GraphRule[_Pair]):
 
 def _pairs(index: ModelIndex) -> list[_Pair]:
     pairs: list[_Pair] = []
-    claimed: set[int] = set()
-    for second in index.nodes():
-        if not _is_transpose(second) or id(second) in claimed:
-            continue
+    claims = Claims()
+    for first, second in linked_pairs(index, claims, _is_transpose, _is_transpose):
         middle = second.node.input[0]
-        first = index.producer.get(middle)
-        if first is None or first.scope is not second.scope or not _is_transpose(first):
-            continue
-        if id(first) in claimed:
-            continue
-        if index.is_graph_output(middle) or middle in index.side_table_names:
-            continue
         perm1 = _perm(index, first)
         perm2 = _perm(index, second)
         if perm1 is None or perm2 is None or len(perm1) != len(perm2):
@@ -137,7 +128,7 @@ def _pairs(index: ModelIndex) -> list[_Pair]:
             index, second, second.node.output[0], first.node.input[0]
         ):
             continue
-        claimed.update((id(first), id(second)))
+        claims.take((first, second))
         pairs.append(pair)
     return pairs
 

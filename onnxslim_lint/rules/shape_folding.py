@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
-from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import ShapeInfo, is_static
 from onnxslim_lint.rules._folding import FoldComponent, FoldingRule, plan_folds
-from onnxslim_lint.rules.base import CheckContext, Requires
+from onnxslim_lint.rules.base import CheckContext
 
 
 class ShapeFolding(FoldingRule):
@@ -55,9 +54,6 @@ class ShapeFolding(FoldingRule):
     name = "shape-folding"
     summary = "Shape and Size of values with a static shape"
     fix_title = "Replace the shape computations by initializers"
-    availability = FixAvailability.ALWAYS
-    safety = FixSafety.EXACT
-    requires = Requires(min_ir_version=4)  # IR 3: initializers must be graph inputs
     folded_from = "static shape"
 
     def match(self, ctx: CheckContext) -> list[FoldComponent]:
@@ -164,21 +160,18 @@ def _picked_dims(index: ModelIndex, ref: NodeRef, shapes: ShapeInfo) -> np.ndarr
 def _value(ref: NodeRef, dims: tuple[int, ...]) -> np.ndarray:
     if ref.node.op_type == "Size":
         return np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)
-    rank = len(dims)
-    start, end = 0, rank
-    for attr in ref.node.attribute:
-        if attr.name == "start":
-            start = attr.i
-        elif attr.name == "end":
-            end = attr.i
-    start = min(max(start + rank if start < 0 else start, 0), rank)
-    end = min(max(end + rank if end < 0 else end, 0), rank)
+    start, end = _shape_range(ref, len(dims))
     return np.array(dims[start:end], dtype=np.int64)
 
 
 def _shape_vector(ref: NodeRef, dims: tuple[int | None, ...]) -> list[int | None]:
     """What ``Shape`` (with start/end) returns, ``None`` where a dim is not static."""
-    rank = len(dims)
+    start, end = _shape_range(ref, len(dims))
+    return list(dims[start:end])
+
+
+def _shape_range(ref: NodeRef, rank: int) -> tuple[int, int]:
+    """The dims a ``Shape`` node returns: its ``start``/``end``, clamped to the rank."""
     start, end = 0, rank
     for attr in ref.node.attribute:
         if attr.name == "start":
@@ -187,4 +180,4 @@ def _shape_vector(ref: NodeRef, dims: tuple[int | None, ...]) -> list[int | None
             end = attr.i
     start = min(max(start + rank if start < 0 else start, 0), rank)
     end = min(max(end + rank if end < 0 else end, 0), rank)
-    return list(dims[start:end])
+    return start, end

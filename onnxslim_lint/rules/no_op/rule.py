@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import FixAvailability, FixSafety, Location
@@ -10,7 +9,7 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note, tally
 from onnxslim_lint.rules.no_op.arithmetic import (
     ARITHMETIC_OPS,
     LOGIC_OPS,
@@ -168,8 +167,7 @@ class NoOp(GraphRule[Unchanged]):
         return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
 
     def message(self, items: Sequence[Unchanged], total: Saving) -> str:
-        by_kind = Counter(item.ref.node.op_type for item in items)
-        kinds = ", ".join(f"{n} {op}" for op, n in sorted(by_kind.items()))
+        kinds = tally(item.ref.node.op_type for item in items)
         return (
             f"{plural(total.count, 'node')} that change nothing: {kinds}{size_note(total.nbytes)}"
         )

@@ -38,14 +38,23 @@ def _cast(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
     return Unchanged(ref, x, why="cast to the same type")
 
 
-def _reshape(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
-    x = ref.node.input[0]
+def _static_target(index: ModelIndex, ref: NodeRef) -> tuple[tuple[int, ...], np.ndarray] | None:
+    """The static dims of a Reshape's or Expand's input and its constant 1-D shape."""
     if len(ref.node.input) != 2:
         return None
-    dims = dims_of(index, x)
+    dims = dims_of(index, ref.node.input[0])
     shape = constant(index, ref.node.input[1])
     if not is_static(dims) or shape is None or shape.ndim != 1:
         return None
+    return dims, shape
+
+
+def _reshape(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
+    x = ref.node.input[0]
+    target = _static_target(index, ref)
+    if target is None:
+        return None
+    dims, shape = target
     allowzero = attribute(ref, "allowzero", 0)
     out: list[int | None] = []
     for i, value in enumerate(int(v) for v in shape):
@@ -76,12 +85,10 @@ def _reshape(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
 
 def _expand(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
     x = ref.node.input[0]
-    if len(ref.node.input) != 2:
+    target = _static_target(index, ref)
+    if target is None:
         return None
-    dims = dims_of(index, x)
-    shape = constant(index, ref.node.input[1])
-    if not is_static(dims) or shape is None or shape.ndim != 1:
-        return None
+    dims, shape = target
     if not broadcast_keeps(dims, tuple(int(v) for v in shape)):
         return None
     return Unchanged(ref, x, why="expand to the same shape")
