@@ -16,7 +16,7 @@ from onnxslim_lint.findings import Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, default_opset
 
 FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16})
 
@@ -175,7 +175,7 @@ def constant_axes(index: ModelIndex, ref: NodeRef) -> list[int] | None:
     """The constant ``axes`` of a Squeeze or Unsqueeze: its second input from opset 13,
     its attribute before."""
     node = ref.node
-    if index.opsets.get("", 1) >= 13:
+    if default_opset(index) >= 13:
         if len(node.input) != 2 or not node.input[1]:
             return None
         value = constant_array(index, node.input[1])

@@ -33,6 +33,7 @@ __all__ = [
     "Rule",
     "RuleOptions",
     "Saving",
+    "default_opset",
     "plural",
     "size_note",
     "tally",
@@ -75,7 +76,7 @@ class Requires:
     min_ir_version: int = 0
 
     def met_by(self, index: ModelIndex) -> bool:
-        opset = index.opsets.get("", 1)
+        opset = default_opset(index)
         if opset < self.min_opset or (self.max_opset is not None and opset > self.max_opset):
             return False
         return index.model.ir_version >= self.min_ir_version
@@ -212,6 +213,11 @@ class GraphRule(Rule, Generic[Item]):
         # The plan is the items this rule's own ``match`` returned: Finding holds
         # plans of every rule, so its field cannot carry this rule's item type.
         return self.apply(index, cast("Sequence[Item]", finding.plan))
+
+
+def default_opset(index: ModelIndex) -> int:
+    """The model's default-domain (``ai.onnx``) opset version, 1 when it imports none."""
+    return index.opsets.get("", 1)
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:

@@ -14,7 +14,15 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import Claims, constant_axes, linked_pairs, merge_pair
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note, tally
+from onnxslim_lint.rules.base import (
+    CheckContext,
+    GraphRule,
+    Saving,
+    default_opset,
+    plural,
+    size_note,
+    tally,
+)
 
 _T = TensorProto
 _FLOATS = frozenset({_T.FLOAT16, _T.BFLOAT16, _T.FLOAT, _T.DOUBLE})
@@ -257,7 +265,7 @@ def _set_axes(index: ModelIndex, merge: _Merge) -> None:
     """Give the second Unsqueeze the merged axes: in its own axes tensor when nothing
     else reads that, else in the first's (removed with it), else in a new one."""
     node = merge.second.node
-    if index.opsets.get("", 1) < 13:
+    if default_opset(index) < 13:
         for attr in node.attribute:
             if attr.name == "axes":
                 del attr.ints[:]

@@ -10,7 +10,15 @@ from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note, tally
+from onnxslim_lint.rules.base import (
+    CheckContext,
+    GraphRule,
+    Saving,
+    default_opset,
+    plural,
+    size_note,
+    tally,
+)
 
 
 class IdentityOp(GraphRule[NodeRef]):
@@ -95,7 +103,7 @@ def _passes_through(index: ModelIndex, ref: NodeRef) -> bool:
             return False
     # Before opset 7 Dropout runs in training mode unless is_test=1.
     is_test = any(attr.name == "is_test" and attr.i == 1 for attr in node.attribute)
-    if index.opsets.get("", 1) < 7 and not is_test:
+    if default_opset(index) < 7 and not is_test:
         return False
     if len(node.input) > 2 and node.input[2]:
         mode = index.constant_tensor(node.input[2])

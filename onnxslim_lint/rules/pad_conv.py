@@ -19,7 +19,14 @@ from onnxslim_lint.rules._fusion import (
     is_op,
     node_saving,
 )
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
+from onnxslim_lint.rules.base import (
+    CheckContext,
+    GraphRule,
+    Saving,
+    default_opset,
+    plural,
+    size_note,
+)
 
 
 @dataclass(eq=False)
@@ -102,7 +109,7 @@ def _pad_amounts(index: ModelIndex, ref: NodeRef) -> list[int] | None:
     node = ref.node
     if attr(node, "mode", b"constant") not in (b"constant", "constant"):
         return None
-    opset = index.opsets.get("", 1)
+    opset = default_opset(index)
     if opset < 11:
         pads = attr(node, "pads")
         value = float(attr(node, "value", 0.0))

@@ -19,7 +19,14 @@ from onnxslim_lint.model.tensors import (
     tensor_nbytes,
 )
 from onnxslim_lint.rules._fusion import FLOAT_TYPES, forget, is_op, sole_reader
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, plural
+from onnxslim_lint.rules.base import (
+    CheckContext,
+    GraphRule,
+    Requires,
+    Saving,
+    default_opset,
+    plural,
+)
 
 
 @dataclass(eq=False)
@@ -288,7 +295,7 @@ def _group(
     first = chosen[0]
     label = first.matmul.node.name or first.matmul.node.output[0]
     sizes = tuple(m.n for m in chosen)
-    opset = index.opsets.get("", 1)
+    opset = default_opset(index)
     shared_sizes = names.sizes.get(sizes, "") if opset >= 13 else ""
     trial = names.trial()
     fresh, fresh_node = trial.value, trial.node

@@ -9,7 +9,7 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import ShapeInfo, is_static
 from onnxslim_lint.rules._folding import FoldComponent, FoldingRule, plan_folds
-from onnxslim_lint.rules.base import CheckContext
+from onnxslim_lint.rules.base import CheckContext, default_opset
 
 
 class ShapeFolding(FoldingRule):
@@ -145,7 +145,7 @@ def _picked_dims(index: ModelIndex, ref: NodeRef, shapes: ShapeInfo) -> np.ndarr
     steps = consts[3].reshape(-1) if len(consts) > 3 and consts[3] is not None else [1]
     if len(starts) != 1 or len(ends) != 1 or list(axes) not in ([0], [-1]) or list(steps) != [1]:
         return None
-    if index.opsets.get("", 1) < 10:
+    if default_opset(index) < 10:
         return None
     n = len(vector)
     start, end = int(starts[0]), int(ends[0])

@@ -65,10 +65,6 @@ def dims_of(index: ModelIndex, name: str) -> Dims | None:
     return shape_info(index, name)[1]
 
 
-def default_opset(index: ModelIndex) -> int:
-    return index.opsets.get("", 1)
-
-
 def broadcast_keeps(dims: Sequence[int | None], other: Sequence[int | None]) -> bool:
     """Does broadcasting ``dims`` with ``other`` give exactly ``dims``?"""
     if len(other) > len(dims):

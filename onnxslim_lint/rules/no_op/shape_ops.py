@@ -9,12 +9,12 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
 from onnxslim_lint.rules._fusion import constant_axes
+from onnxslim_lint.rules.base import default_opset
 from onnxslim_lint.rules.no_op.common import (
     Unchanged,
     attribute,
     broadcast_keeps,
     constant,
-    default_opset,
     dims_of,
     elem_type,
 )
