@@ -199,7 +199,7 @@ def output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
             reps = np.abs(inputs[1].astype(np.float64))
             return float(inputs[0].size) * float(np.prod(reps))
         if op == "Range" and all(v is not None for v in inputs[:3]):
-            start, limit, delta = (float(v) for v in inputs[:3])  # type: ignore[arg-type]
+            start, limit, delta = (float(v) for v in inputs[:3] if v is not None)
             return 0.0 if delta == 0 else max(np.ceil((limit - start) / delta), 0.0)
     except (TypeError, ValueError, IndexError):
         return float("inf")

@@ -32,6 +32,7 @@ from onnxslim_lint.model.evaluate import (
 )
 from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.shapes import ShapeInfo
 from onnxslim_lint.model.tensors import (
     initializer_size,
     node_nbytes_at_least,
@@ -125,14 +126,22 @@ def _foldable(index: ModelIndex, ref: NodeRef) -> bool:
     return True
 
 
-def _fold_pass(index, refs, seeds, cache, banned):  # type: ignore[no-untyped-def]
+def _fold_pass(
+    index: ModelIndex,
+    refs: list[NodeRef],
+    seeds: Mapping[int, list[np.ndarray]],
+    cache: dict[int, list[np.ndarray] | None],
+    banned: set[int],
+) -> tuple[dict[str, np.ndarray], list[NodeRef]]:
+    """One pass in graph order: the values of every node that folds, and those nodes."""
     values: dict[str, np.ndarray] = {}
     folded: list[NodeRef] = []
-    shapes = None
+    shapes: ShapeInfo | None = None
     for ref in refs:
         node = ref.node
         if id(ref) in banned:
             continue
+        result: list[np.ndarray] | None
         if id(ref) in seeds:
             result = seeds[id(ref)]
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeGuard, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 import onnx
@@ -90,7 +90,7 @@ def constant_array(index: ModelIndex, name: str) -> np.ndarray | None:
         return None
 
 
-def attr(node: onnx.NodeProto, name: str, default=None):  # type: ignore[no-untyped-def]
+def attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     for a in node.attribute:
         if a.name == name:
             return onnx.helper.get_attribute_value(a)

@@ -142,9 +142,10 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
         if has_bias and b is None and not zero_bias:
             continue
         params = [constant_array(index, name) for name in bn.node.input[1:]]
-        if any(p is None or p.ndim != 1 for p in params):
+        vectors = [p.astype(np.float64) for p in params if p is not None and p.ndim == 1]
+        if len(vectors) != len(params):
             continue
-        scale, beta, mean, var = (p.astype(np.float64) for p in params)  # type: ignore[union-attr]
+        scale, beta, mean, var = vectors
         if any(bn.node.input[i] not in index.initializers for i in range(1, 5)):
             continue
         w = numpy_helper.to_array(weight[1])
