@@ -26,6 +26,7 @@ from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.model.external_data import load_external_data, open_flags, oserror_reason, show
 from onnxslim_lint.model.graphs import iter_tensors
 from onnxslim_lint.model.lfs import is_lfs_pointer, lfs_pointer_size
+from onnxslim_lint.model.validate import validate_model
 from onnxslim_lint.model.wire import initializer_views, scan_top_level
 
 __all__ = ["LoadedModel", "load_model", "load_model_bytes"]
@@ -65,6 +66,8 @@ def load_model(path: Path | str) -> LoadedModel:
     path = Path(path)
     data = _read_model_file(path)
     model = _parse_model(data, path)
+    views = initializer_views(data)
+    validate_model(model, path, views)
     data_files, data_size = load_external_data(model, path)
     return LoadedModel(
         path=path,
@@ -72,7 +75,7 @@ def load_model(path: Path | str) -> LoadedModel:
         file_size=len(data),
         data_files=data_files,
         total_size=len(data) + data_size,
-        raw_views=initializer_views(data),
+        raw_views=views,
         file_bytes=data,
     )
 
@@ -92,6 +95,7 @@ def load_model_bytes(data: bytes, name: str = "<bytes>") -> onnx.ModelProto:
                 f"tensor {show(label)} is stored in an external-data file, "
                 "which an in-memory model cannot read",
             )
+    validate_model(model, name)
     return model
 
 
