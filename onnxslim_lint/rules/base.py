@@ -1,14 +1,15 @@
 """The rule contract: a rule says what it matches, what that saves and how to fix it.
 
-Every rule is a :class:`Rule` (identity, docs, ``check`` and ``fix``); a rule that
-checks the graph is a ``GraphRule[Item]``: ``match`` returns the items its fix will change (the
-typed plan: node refs, dataclasses), ``saving`` says where one item is and what
-fixing it saves, ``message`` words the finding, and ``apply`` makes the edit. The
-base class does the rest the same way for every rule: it skips models the rule's
-``requires`` rules out, builds the one :class:`Finding` per file and rule (summing
-count, bytes and nodes over the items), and hands the plan back to ``apply``, so
-``--fix --select CODE`` does exactly what ``check`` reported. The fix loop rebuilds
-the index after every fix.
+Every rule is a :class:`Rule`: identity, documentation, fix availability and safety,
+``check`` and ``fix``. A rule that checks the graph is a ``GraphRule[Item]``:
+``match`` returns the items its fix will change (the typed plan: node refs,
+dataclasses), ``saving`` says where one item is and what fixing it saves,
+``message`` words the finding, and ``apply`` makes the edit. The base class does
+the rest the same way for every rule: it skips models the rule's ``requires`` rules
+out, builds the one :class:`Finding` per file and rule (count, bytes and nodes
+summed over the items), and hands the plan back to ``apply``, so ``--fix --select
+CODE`` does exactly what ``check`` reported. The fix loop rebuilds the index after
+every fix.
 """
 
 from __future__ import annotations
@@ -174,6 +175,11 @@ class GraphRule(Rule, Generic[Item]):
         """Fix ``items`` in ``index.model``; return whether anything changed."""
         raise NotImplementedError(f"{self.code} has no fix")
 
+    def fixable(self, items: Sequence[Item]) -> bool:
+        """Whether the finding of ``items`` can be fixed: always or never, as the rule's
+        availability says; a rule whose availability is SOMETIMES decides here."""
+        return self.availability is FixAvailability.ALWAYS
+
     def total(self, items: Sequence[Item]) -> Saving:
         """The items' savings summed; a finding never reports negative bytes."""
         savings = [self.saving(item) for item in items]
@@ -191,7 +197,7 @@ class GraphRule(Rule, Generic[Item]):
         if not items:
             return []
         total = self.total(items)
-        fixable = self.availability is not FixAvailability.NONE
+        fixable = self.fixable(items)
         return [
             Finding(
                 path=ctx.path,

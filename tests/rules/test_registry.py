@@ -9,7 +9,7 @@ found and checking again finds nothing left.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +19,9 @@ from fusion_models import arr, init, model, vi
 from graphs import parse
 from onnx import helper
 
-from onnxslim_lint.findings import Finding, FixAvailability
+from onnxslim_lint.findings import Finding, FixAvailability, FixSafety, Location
 from onnxslim_lint.model.index import ModelIndex
-from onnxslim_lint.rules.base import CheckContext, GraphRule, Rule
+from onnxslim_lint.rules.base import CheckContext, GraphRule, Rule, Saving
 from onnxslim_lint.rules.registry import ALL_RULES
 
 GRAPH_RULES = [rule for rule in ALL_RULES if issubclass(rule, GraphRule)]
@@ -274,3 +274,35 @@ def test_the_fix_converges(rule: type[GraphRule[Any]]) -> None:
         assert all(instance.fix(index, finding) for finding in findings)
     assert _check(instance, m) == []
     onnx.checker.check_model(m, full_check=True)
+
+
+class _SometimesFixable(GraphRule[str]):
+    """A rule whose findings are fixable only when every item it found is: the base
+    class asks the rule (``fixable``) instead of assuming."""
+
+    code = "OSL999"
+    name = "sometimes-fixable"
+    summary = "Graph inputs, fixable only when none is named keep"
+    fix_title = "Nothing"
+    availability = FixAvailability.SOMETIMES
+    safety = FixSafety.EXACT
+
+    def match(self, ctx: CheckContext) -> list[str]:
+        return [value.name for value in ctx.index.model.graph.input]
+
+    def saving(self, item: str) -> Saving:
+        return Saving((Location("value", item),))
+
+    def message(self, items: Sequence[str], total: Saving) -> str:
+        return ", ".join(items)
+
+    def fixable(self, items: Sequence[str]) -> bool:
+        return "keep" not in items
+
+
+def test_a_sometimes_rule_decides_per_finding() -> None:
+    (fixable,) = _check(_SometimesFixable(), parse("g (float[2] x) => (float[2] y) { y = Neg(x) }"))
+    assert fixable.fixable and fixable.safety is FixSafety.EXACT
+    kept = parse("g (float[2] keep) => (float[2] y) { y = Neg(keep) }")
+    (reported,) = _check(_SometimesFixable(), kept)
+    assert not reported.fixable and reported.safety is None and reported.fix_title is None
