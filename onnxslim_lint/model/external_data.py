@@ -20,16 +20,23 @@ byte is read:
   tensor's type and shape need (OSL006, OSL009).
 
 Every location of the model is checked and every data file opened and measured
-before any tensor data is read; then the bytes are copied into the tensors, which
-become ordinary inline tensors. Each refusal is a
-:class:`~onnxslim_lint.errors.ModelReadError` naming the tensor and the location.
+before any tensor data is read (:func:`check_external_data`). What happens then is
+the caller's choice, on the :class:`ExternalData` it gets: :meth:`ExternalData.view`
+gives a read-only, zero-copy view of a tensor's bytes in a memory map of its data
+file (nothing is read until a page is touched), and :meth:`ExternalData.read_into`
+copies the bytes of the tensors it is given into them, which become ordinary inline
+tensors. Each refusal is a :class:`~onnxslim_lint.errors.ModelReadError` naming the
+tensor and the location.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import stat
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -39,7 +46,14 @@ from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.model.graphs import iter_tensors
 from onnxslim_lint.model.tensors import data_nbytes
 
-__all__ = ["load_external_data", "open_flags", "oserror_reason", "show"]
+__all__ = [
+    "ExternalData",
+    "check_external_data",
+    "load_external_data",
+    "open_flags",
+    "oserror_reason",
+    "show",
+]
 
 _ORT_MEM_ADDR = "_ORT_MEM_ADDR_"
 _EXTERNAL_KEYS = frozenset({"location", "offset", "length", "checksum"})
@@ -160,11 +174,12 @@ def _resolve_location(ref: _ExternalRef, path: Path, folder_real: str) -> Path:
     return Path(real)
 
 
-def load_external_data(model: ModelProto, path: Path) -> tuple[tuple[Path, ...], int]:
-    """Check every external reference, then read the bytes into the tensors.
+def check_external_data(model: ModelProto, path: Path) -> ExternalData:
+    """Check every external reference of ``model`` and open its data files.
 
     All metadata and paths are checked, and every data file opened and measured,
-    before any tensor data is read. Returns (data files, their total size).
+    before the returned :class:`ExternalData` may read any tensor data. The tensors
+    themselves are not changed.
     """
     refs = [
         _parse_external(tensor, label, path)
@@ -172,7 +187,7 @@ def load_external_data(model: ModelProto, path: Path) -> tuple[tuple[Path, ...],
         if tensor.data_location == TensorProto.EXTERNAL
     ]
     if not refs:
-        return (), 0
+        return ExternalData(path, [], {})
     folder_real = os.path.realpath(path.parent)
     for ref in refs:
         ref.file = _resolve_location(ref, path, folder_real)
@@ -185,19 +200,115 @@ def load_external_data(model: ModelProto, path: Path) -> tuple[tuple[Path, ...],
             if ref.file not in handles:
                 handles[ref.file] = _open_data_file(ref, path, nofollow)
             _check_range(ref, handles[ref.file][1], path)
-        for ref in refs:
-            assert ref.file is not None
-            fd, size = handles[ref.file]
-            length = ref.length if ref.length is not None else size - ref.offset
-            tensor = ref.tensor
-            tensor.raw_data = _read_range(fd, ref, length, path)
-            del tensor.external_data[:]
-            tensor.data_location = TensorProto.DEFAULT
-    finally:
+    except BaseException:
         for fd, _ in handles.values():
             os.close(fd)
-    files = tuple(sorted(handles))
-    return files, sum(size for _, size in handles.values())
+        raise
+    return ExternalData(path, refs, handles)
+
+
+def load_external_data(model: ModelProto, path: Path) -> tuple[tuple[Path, ...], int]:
+    """Check every external reference, then read the bytes into the tensors.
+
+    Returns (data files, their total size).
+    """
+    external = check_external_data(model, path)
+    try:
+        external.read_into(tensor for tensor, _ in iter_tensors(model))
+    finally:
+        external.close()
+    return external.files, external.total_size
+
+
+class ExternalData:
+    """The checked external references of one model and its open data files.
+
+    A reference is known by what its tensor's entries say (location, offset,
+    length), so a view is found for a tensor copied from the model as loaded too,
+    and a tensor whose entries were never checked gets none. Views are slices of a
+    read-only memory map of the file, made on first use; they stay valid as long as
+    they are referenced, even after :meth:`close` or the file being replaced.
+    """
+
+    def __init__(
+        self, path: Path, refs: list[_ExternalRef], handles: dict[Path, tuple[int, int]]
+    ) -> None:
+        self.path = path
+        self._refs = {_key(ref.tensor): ref for ref in refs}
+        self._handles = handles
+        self._sizes = {file: size for file, (_, size) in handles.items()}
+        self._maps: dict[Path, mmap.mmap | None] = {}
+        fds = [fd for fd, _ in handles.values()]
+        self._closer = weakref.finalize(self, _close_all, fds)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(sorted(self._sizes))
+
+    @property
+    def total_size(self) -> int:
+        return sum(self._sizes.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._refs)
+
+    def view(self, tensor: TensorProto) -> memoryview | None:
+        """Read-only view of an external tensor's bytes, or None if not a checked one."""
+        if tensor.data_location != TensorProto.EXTERNAL:
+            return None
+        ref = self._refs.get(_key(tensor))
+        if ref is None or ref.file is None or ref.file not in self._handles:
+            return None
+        offset, length = self._span(ref)
+        if length == 0:
+            return memoryview(b"")
+        mapped = self._map(ref.file)
+        if mapped is None:
+            return None
+        return memoryview(mapped)[offset : offset + length]
+
+    def read_into(self, tensors: Iterable[TensorProto]) -> None:
+        """Copy the bytes of each checked external tensor into it (inline from then on)."""
+        for tensor in tensors:
+            if tensor.data_location != TensorProto.EXTERNAL:
+                continue
+            ref = self._refs.get(_key(tensor))
+            if ref is None or ref.file is None or ref.file not in self._handles:
+                continue
+            fd, _ = self._handles[ref.file]
+            _, length = self._span(ref)
+            tensor.raw_data = _read_range(fd, ref, length, self.path)
+            del tensor.external_data[:]
+            tensor.data_location = TensorProto.DEFAULT
+
+    def close(self) -> None:
+        """Close the data files (views already given out stay valid)."""
+        self._closer()
+        self._handles = {}
+        self._maps.clear()
+
+    def _span(self, ref: _ExternalRef) -> tuple[int, int]:
+        assert ref.file is not None
+        size = self._sizes[ref.file]
+        return ref.offset, ref.length if ref.length is not None else size - ref.offset
+
+    def _map(self, file: Path) -> mmap.mmap | None:
+        if file not in self._maps:
+            fd, size = self._handles[file]
+            try:
+                self._maps[file] = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else None
+            except (OSError, ValueError):  # a closed file, a file system without mmap
+                self._maps[file] = None
+        return self._maps[file]
+
+
+def _key(tensor: TensorProto) -> tuple[tuple[str, str], ...]:
+    return tuple((entry.key, entry.value) for entry in tensor.external_data)
+
+
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        os.close(fds.pop())
 
 
 def _open_data_file(ref: _ExternalRef, path: Path, nofollow: int) -> tuple[int, int]:

@@ -103,8 +103,9 @@ class ModelIndex:
     opsets: dict[str, int]
     called_functions: set[tuple[str, str, str]] = field(default_factory=set)
     node_refs: list[NodeRef] = field(default_factory=list)
-    # Zero-copy bytes of main-graph initializers (model/wire.py); only given
-    # for a model exactly as loaded, so an index built after an edit has none.
+    # Zero-copy bytes of main-graph initializers: views into the model file's bytes
+    # (model/wire.py) or into a memory map of an external-data file (model/load.py).
+    # Only given for a model exactly as loaded, so an index built after an edit has none.
     raw_views: Mapping[str, memoryview] = field(default_factory=dict)
     _inferred: ShapeInfo | None = field(default=None, repr=False)
     _arrays: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
@@ -231,16 +232,54 @@ class ModelIndex:
         """A tensor's little-endian data bytes: raw_data and typed fields alike.
 
         For a main-graph initializer of a model as loaded this is a view into the
-        file buffer (no copy); otherwise ``raw_data`` (a copy) or the typed values.
+        file buffer or the external-data file (no copy); otherwise ``raw_data`` (a
+        copy) or the typed values. An external tensor without a view raises
+        ValueError (see :meth:`has_data`): its bytes are never read from anywhere else.
         """
-        view = self.raw_views.get(tensor.name)
+        view = self._view(tensor)
         if view is not None:
-            entry = self.initializers.get(tensor.name)
-            if entry is not None and entry[0] is self.main and len(view) == data_nbytes(tensor):
-                return view
+            return view
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            raise ValueError(f"the data of tensor {tensor.name!r} is not loaded")
         if tensor.HasField("raw_data"):
             return tensor.raw_data
         return numpy_helper.to_array(tensor).tobytes()
+
+    def has_data(self, tensor: onnx.TensorProto) -> bool:
+        """Can :meth:`tensor_data` and :meth:`tensor_array` give this tensor's values?"""
+        return tensor.data_location != onnx.TensorProto.EXTERNAL or self._view(tensor) is not None
+
+    def tensor_array(self, tensor: onnx.TensorProto) -> np.ndarray:
+        """A tensor's value as an array: in place (read-only) for raw data numpy can view.
+
+        Every rule reads tensor values through here or :meth:`constant_array`, so an
+        external tensor is read from its view, never by ``numpy_helper`` (which would
+        open its location relative to the working folder). ValueError when the data
+        is not available (:meth:`has_data`).
+        """
+        dtype = raw_numpy_dtype(tensor.data_type)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or (
+            dtype is not None and tensor.HasField("raw_data")
+        ):
+            data = self.tensor_data(tensor)
+            if dtype is None:  # a type numpy cannot view: convert an inline copy
+                inline = onnx.TensorProto()
+                inline.CopyFrom(tensor)
+                del inline.external_data[:]
+                inline.data_location = onnx.TensorProto.DEFAULT
+                inline.raw_data = bytes(data)
+                return numpy_helper.to_array(inline)
+            return np.frombuffer(data, dtype=dtype).reshape(tuple(int(d) for d in tensor.dims))
+        return numpy_helper.to_array(tensor)
+
+    def _view(self, tensor: onnx.TensorProto) -> memoryview | None:
+        view = self.raw_views.get(tensor.name)
+        if view is None:
+            return None
+        entry = self.initializers.get(tensor.name)
+        if entry is None or entry[0] is not self.main or len(view) != data_nbytes(tensor):
+            return None
+        return view
 
     def value_shape(self, name: str) -> tuple[int | str | None, ...] | None:
         """Declared shape of a value from graph inputs/outputs/value_info or an initializer."""
@@ -270,15 +309,9 @@ class ModelIndex:
             return self._arrays[name]
         tensor = self.constant_tensor(name)
         value: np.ndarray | None = None
-        if tensor is not None and tensor.data_location != onnx.TensorProto.EXTERNAL:
+        if tensor is not None and self.has_data(tensor):
             try:
-                dtype = raw_numpy_dtype(tensor.data_type)
-                if tensor.HasField("raw_data") and dtype is not None:
-                    value = np.frombuffer(self.tensor_data(tensor), dtype=dtype).reshape(
-                        tuple(int(d) for d in tensor.dims)
-                    )
-                else:
-                    value = numpy_helper.to_array(tensor)
+                value = self.tensor_array(tensor)
             except (ValueError, TypeError, KeyError):
                 value = None
         self._arrays[name] = value

@@ -3,8 +3,11 @@
 The file is read once into memory and classified before anything else happens:
 empty, Git LFS pointer, truncated, not ONNX, IR version too new. External data is
 never resolved by onnx itself: :mod:`onnxslim_lint.model.external_data` checks
-every reference before a single byte of data is read, and copies the bytes into
-the tensors so the returned proto is self-contained.
+every reference before a single byte of data is read. By default the bytes are then
+copied into the tensors so the returned proto is self-contained; with
+``read_external_data=False`` the large weights of the main graph stay in their data
+files, and rules read them through zero-copy views of a memory map (only the pages
+a rule touches are ever read).
 
 Every failure is a :class:`~onnxslim_lint.errors.ModelReadError` with an OSL0xx code
 and a one-line reason.
@@ -12,8 +15,10 @@ and a one-line reason.
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +28,16 @@ from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto
 
 from onnxslim_lint.errors import ModelReadError
-from onnxslim_lint.model.external_data import load_external_data, open_flags, oserror_reason, show
+from onnxslim_lint.model.external_data import (
+    ExternalData,
+    check_external_data,
+    open_flags,
+    oserror_reason,
+    show,
+)
 from onnxslim_lint.model.graphs import iter_tensors
 from onnxslim_lint.model.lfs import is_lfs_pointer, lfs_pointer_size
+from onnxslim_lint.model.tensors import data_nbytes
 from onnxslim_lint.model.validate import validate_model
 from onnxslim_lint.model.wire import initializer_views, scan_top_level
 
@@ -33,11 +45,21 @@ __all__ = ["LoadedModel", "load_model", "load_model_bytes"]
 
 _GRAPH_FIELD = ModelProto.DESCRIPTOR.fields_by_name["graph"].number
 _OPSET_FIELD = ModelProto.DESCRIPTOR.fields_by_name["opset_import"].number
+# External tensors smaller than this are read into the proto even when the weights
+# stay on disk: shape inference propagates the values of small constants (the
+# same limit as model/shapes.py), and reading a few KB costs nothing.
+_VIEW_MIN_BYTES = 4096
 
 
 @dataclass
 class LoadedModel:
-    """A model read from disk, with all external data already inside its tensors."""
+    """A model read from disk.
+
+    Its external data is inside its tensors, unless it was loaded with
+    ``read_external_data=False``: then the main graph's large external initializers
+    still point at their data files, ``external`` holds those files open, and
+    ``raw_views`` has a view of each one's bytes.
+    """
 
     path: Path
     model: onnx.ModelProto
@@ -51,33 +73,89 @@ class LoadedModel:
     # are the model's serialization: verification hands them to onnxruntime as they
     # are instead of serializing the model once more.
     file_bytes: bytes | None = None
+    # The checked data files of tensors that are still external (None: none are).
+    external: ExternalData | None = None
 
     @property
     def has_external_data(self) -> bool:
         return bool(self.data_files)
 
+    def read_external_data(self) -> None:
+        """Copy the bytes of every tensor still external into it, as the default load does."""
+        if self.external is None:
+            return
+        external, self.external = self.external, None
+        try:
+            external.read_into(tensor for tensor, _ in iter_tensors(self.model))
+        finally:
+            external.close()
+        self.raw_views = {name: view for name, view in self.raw_views.items() if not _in_map(view)}
 
-def load_model(path: Path | str) -> LoadedModel:
+
+def load_model(path: Path | str, *, read_external_data: bool = True) -> LoadedModel:
     """Read, classify and parse ``path``; resolve its external data safely.
 
     External-data locations are relative to the folder of ``path`` as given (for a
-    symlinked model file, the link's folder), as onnx itself does.
+    symlinked model file, the link's folder), as onnx itself does. With
+    ``read_external_data=False`` the locations are checked just the same, but only
+    small external tensors and those outside the main graph's initializers are read.
     """
     path = Path(path)
     data = _read_model_file(path)
     model = _parse_model(data, path)
     views = initializer_views(data)
     validate_model(model, path, views)
-    data_files, data_size = load_external_data(model, path)
-    return LoadedModel(
+    external = check_external_data(model, path)
+    loaded = LoadedModel(
         path=path,
         model=model,
         file_size=len(data),
-        data_files=data_files,
-        total_size=len(data) + data_size,
+        data_files=external.files,
+        total_size=len(data) + external.total_size,
         raw_views=views,
         file_bytes=data,
     )
+    if not external:
+        return loaded
+    if read_external_data:
+        loaded.external = external
+        loaded.read_external_data()
+        return loaded
+    kept = _views_of_large_initializers(model, external)
+    external.read_into(
+        tensor
+        for tensor, _ in iter_tensors(model)
+        if tensor.data_location == TensorProto.EXTERNAL and tensor.name not in kept
+    )
+    if kept:
+        views.update(kept)
+        loaded.external = external
+    else:
+        external.close()
+    return loaded
+
+
+def _views_of_large_initializers(
+    model: ModelProto, external: ExternalData
+) -> dict[str, memoryview]:
+    """Main-graph initializer name -> view, for large external ones with a unique name."""
+    counts = Counter(tensor.name for tensor in model.graph.initializer)
+    kept: dict[str, memoryview] = {}
+    for tensor in model.graph.initializer:
+        if counts[tensor.name] != 1 or tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        needs = data_nbytes(tensor)
+        if needs is None or needs < _VIEW_MIN_BYTES:
+            continue
+        view = external.view(tensor)
+        if view is not None:
+            kept[tensor.name] = view
+    return kept
+
+
+def _in_map(view: memoryview) -> bool:
+    """Is ``view`` a slice of a data file's memory map (not of the model file's bytes)?"""
+    return isinstance(view.obj, mmap.mmap)
 
 
 def load_model_bytes(data: bytes, name: str = "<bytes>") -> onnx.ModelProto:

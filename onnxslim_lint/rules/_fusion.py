@@ -75,17 +75,17 @@ def initializer(index: ModelIndex, name: str) -> tuple[GraphScope, onnx.TensorPr
     if not name or name not in index.initializers or index.is_overridable(name):
         return None
     scope, tensor = index.initializers[name]
-    if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type not in FLOAT_TYPES:
+    if not index.has_data(tensor) or tensor.data_type not in FLOAT_TYPES:
         return None
     return scope, tensor
 
 
 def constant_array(index: ModelIndex, name: str) -> np.ndarray | None:
     tensor = index.constant_tensor(name) if name else None
-    if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+    if tensor is None or not index.has_data(tensor):
         return None
     try:
-        return numpy_helper.to_array(tensor)
+        return index.tensor_array(tensor).copy()
     except Exception:
         return None
 

@@ -186,9 +186,9 @@ def _reshape_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Merge
     if first.node.op_type not in _RESHAPE_LIKE or len(second.node.input) != 2:
         return None
     tensor = index.constant_tensor(second.node.input[1])
-    if tensor is None:
+    if tensor is None or not index.has_data(tensor):
         return None
-    shape = numpy_helper.to_array(tensor)
+    shape = index.tensor_array(tensor)
     allowzero = any(a.name == "allowzero" and a.i == 1 for a in second.node.attribute)
     if shape.ndim != 1 or (not allowzero and bool((shape == 0).any())):
         return None

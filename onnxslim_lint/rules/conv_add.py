@@ -118,7 +118,7 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
         constant = constant_array(index, other)
         if weight is None or constant is None:
             continue
-        w_dtype = numpy_helper.to_array(weight[1]).dtype
+        w_dtype = index.tensor_array(weight[1]).dtype
         channels, rank = weight[1].dims[0], len(weight[1].dims)
         if constant.dtype != w_dtype or rank < 3:
             continue

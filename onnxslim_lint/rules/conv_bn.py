@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import numpy_helper
 
 from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.edit import Editor
@@ -148,7 +147,7 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
         scale, beta, mean, var = vectors
         if any(bn.node.input[i] not in index.initializers for i in range(1, 5)):
             continue
-        w = numpy_helper.to_array(weight[1])
+        w = index.tensor_array(weight[1])
         transpose = node.op_type == "ConvTranspose"
         if transpose and attr(node, "group", 1) != 1:
             continue

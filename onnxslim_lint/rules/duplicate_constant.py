@@ -164,7 +164,7 @@ def _members(index: ModelIndex) -> list[_Member]:
         return index.is_graph_output(name) or name in index.side_table_names
 
     for name, (scope, tensor) in index.initializers.items():
-        if name in scope.input_names or not _comparable(tensor):
+        if name in scope.input_names or not _comparable(index, tensor):
             continue
         members.append(_Member(name, scope, tensor, None, tensor_nbytes(tensor), pinned(name)))
     for ref in index.nodes():
@@ -174,18 +174,16 @@ def _members(index: ModelIndex) -> list[_Member]:
         if len(node.output) != 1 or not node.output[0]:
             continue
         value = constant_node_tensor(node)
-        if value is None or not _comparable(value):
+        if value is None or not _comparable(index, value):
             continue
         name = node.output[0]
         members.append(_Member(name, ref.scope, value, ref, node_nbytes(node), pinned(name)))
     return members
 
 
-def _comparable(tensor: onnx.TensorProto) -> bool:
-    return (
-        tensor.data_type not in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED)
-        and tensor.data_location != onnx.TensorProto.EXTERNAL
-    )
+def _comparable(index: ModelIndex, tensor: onnx.TensorProto) -> bool:
+    no_bytes = (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED)
+    return tensor.data_type not in no_bytes and index.has_data(tensor)
 
 
 def _sample(data: bytes | memoryview) -> bytes:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from onnx import numpy_helper
-
 from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
@@ -107,9 +105,9 @@ def _passes_through(index: ModelIndex, ref: NodeRef) -> bool:
         return False
     if len(node.input) > 2 and node.input[2]:
         mode = index.constant_tensor(node.input[2])
-        if mode is None:
+        if mode is None or not index.has_data(mode):
             return False
-        values = numpy_helper.to_array(mode)
+        values = index.tensor_array(mode)
         if values.size != 1 or bool(values.reshape(-1)[0]):
             return False
     return True

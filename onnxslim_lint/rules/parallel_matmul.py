@@ -237,7 +237,7 @@ def _constant(index: ModelIndex, name: str) -> onnx.TensorProto | None:
         if producer is None or producer.scope is not index.main:
             return None
     tensor = index.constant_tensor(name)
-    if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+    if tensor is None or not index.has_data(tensor):
         return None
     if data_nbytes(tensor) is None or any(d < 0 for d in tensor.dims):
         return None

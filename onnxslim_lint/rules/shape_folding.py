@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
@@ -122,7 +121,9 @@ def _picked_dims(index: ModelIndex, ref: NodeRef, shapes: ShapeInfo) -> np.ndarr
         tensor = index.constant_tensor(name) if name else None
         if name and tensor is None:
             return None
-        consts.append(None if tensor is None else numpy_helper.to_array(tensor))
+        if tensor is not None and not index.has_data(tensor):
+            return None
+        consts.append(None if tensor is None else index.tensor_array(tensor))
     if ref.node.op_type == "Gather":
         axis = next((a.i for a in ref.node.attribute if a.name == "axis"), 0)
         if axis not in (0, -1) or len(consts) != 1 or consts[0] is None:

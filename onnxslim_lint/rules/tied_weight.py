@@ -104,11 +104,11 @@ def _transpose(source: str, target: str, name: str) -> onnx.NodeProto:
     return helper.make_node("Transpose", [source], [target], name=name, perm=[1, 0])
 
 
-def _comparable(tensor: onnx.TensorProto) -> bool:
+def _comparable(index: ModelIndex, tensor: onnx.TensorProto) -> bool:
     return (
         len(tensor.dims) == 2
         and (element_bits(tensor.data_type) or 0) >= 8  # no strings, no packed 4-bit
-        and tensor.data_location != onnx.TensorProto.EXTERNAL
+        and index.has_data(tensor)
         and tensor.dims[0] > 0
         and tensor.dims[1] > 0
     )
@@ -154,7 +154,7 @@ def _same_bits(left: np.ndarray, right: np.ndarray) -> bool:
 def _plan(index: ModelIndex) -> list[_Tie]:
     groups: dict[tuple, list[tuple[str, GraphScope, onnx.TensorProto]]] = defaultdict(list)
     for name, (scope, tensor) in index.initializers.items():
-        if not _comparable(tensor) or name in scope.input_names:
+        if not _comparable(index, tensor) or name in scope.input_names:
             continue
         if index.is_graph_output(name) or name in index.side_table_names:
             continue

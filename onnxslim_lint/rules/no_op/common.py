@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from onnx import numpy_helper
 
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import Dims
@@ -29,7 +28,7 @@ def constant(index: ModelIndex, name: str) -> np.ndarray | None:
     if tensor is None:
         return None
     try:
-        return numpy_helper.to_array(tensor)
+        return index.tensor_array(tensor)
     except Exception:
         return None
 
