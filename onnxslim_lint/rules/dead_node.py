@@ -11,9 +11,10 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
 from onnxslim_lint.model.tensors import node_nbytes, tensor_detail, tensor_nbytes
+from onnxslim_lint.rules._fusion import node_saving
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
 
-# A dead node, or an initializer (scope, name) only dead nodes read.
+# A dead node, or an initializer (its scope and tensor) only dead nodes read.
 _Dead = NodeRef | tuple[GraphScope, onnx.TensorProto]
 
 
@@ -66,9 +67,7 @@ class DeadNode(GraphRule[_Dead]):
 
     def saving(self, item: _Dead) -> Saving:
         if isinstance(item, NodeRef):
-            nbytes = node_nbytes(item.node)
-            location = Location("node", item.label, item.scope.path, item.node.op_type, nbytes)
-            return Saving((location,), nbytes=nbytes, nodes=1)
+            return node_saving(item, item.node.op_type, node_nbytes(item.node))
         scope, tensor = item
         nbytes = tensor_nbytes(tensor)
         location = Location("initializer", tensor.name, scope.path, tensor_detail(tensor), nbytes)
