@@ -306,3 +306,23 @@ def test_a_sometimes_rule_decides_per_finding() -> None:
     kept = parse("g (float[2] keep) => (float[2] y) { y = Neg(keep) }")
     (reported,) = _check(_SometimesFixable(), kept)
     assert not reported.fixable and reported.safety is None and reported.fix_title is None
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [rule for rule in GRAPH_RULES if rule.requires.min_opset > 1 or rule.requires.min_ir_version],
+    ids=lambda rule: rule.code,
+)
+def test_a_rule_finds_nothing_in_a_model_its_requirements_rule_out(
+    rule: type[GraphRule[Any]],
+) -> None:
+    requires = rule.requires
+    if requires.min_opset > 1:
+        older = FIRING[rule.code]()
+        (default,) = [op for op in older.opset_import if op.domain in ("", "ai.onnx")]
+        default.version = requires.min_opset - 1
+        assert _check(rule(), older) == []
+    if requires.min_ir_version:
+        older = FIRING[rule.code]()
+        older.ir_version = requires.min_ir_version - 1
+        assert _check(rule(), older) == []
