@@ -8,18 +8,25 @@ are never written anywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import onnx
 
-from onnxslim_lint.config import Settings, apply_overrides, settings_for
+from onnxslim_lint.config import Settings, VerifySettings, apply_overrides, settings_for
 from onnxslim_lint.findings import Finding
-
-if TYPE_CHECKING:
-    from onnxslim_lint.fixing.verify import VerifyReport
-    from onnxslim_lint.pipeline import FileResult
+from onnxslim_lint.fixing.engine import fix_model
+from onnxslim_lint.fixing.verify import VerifyReport, verify_models
+from onnxslim_lint.model.load import load_model
+from onnxslim_lint.pipeline import (
+    RunOptions,
+    check_model,
+    fix_policy,
+    process_file,
+    rule_options,
+    rules_for,
+)
+from onnxslim_lint.results import FileResult, FixReport, Verdict
 
 __all__ = ["ModelFix", "check", "fix", "verify"]
 
@@ -28,16 +35,27 @@ ModelOrPath = onnx.ModelProto | str | Path
 
 @dataclass
 class ModelFix:
-    """The result of fixing an in-memory model."""
+    """The result of fixing an in-memory model.
+
+    ``model`` is the fixed copy, or an unchanged copy when nothing was fixed or the
+    fix was refused; ``report`` says which (None: nothing to fix), as the CLI's
+    fix report does for a file.
+    """
 
     model: onnx.ModelProto
     fixed: list[Finding] = field(default_factory=list)
     remaining: list[Finding] = field(default_factory=list)
     verification: VerifyReport | None = None
+    report: FixReport | None = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return None if self.report is None else self.report.verdict
 
     @property
     def passed(self) -> bool:
-        return self.verification is None or self.verification.passed
+        """True unless the fix was refused (by a gate or by the verification)."""
+        return self.report is None or not self.report.verdict.refuses
 
 
 def _settings(
@@ -61,15 +79,10 @@ def check(
     ignore: Sequence[str] | None = None,
     settings: Settings | None = None,
 ) -> list[Finding]:
-    """Findings for a model file or an in-memory model (nothing is changed)."""
-    from onnxslim_lint.pipeline import (
-        RunOptions,
-        check_model,
-        process_file,
-        rule_options,
-        rules_for,
-    )
+    """Findings for a model file or an in-memory model (nothing is changed).
 
+    A file goes through the CLI's pipeline, size budgets (OSL301/302) included.
+    """
     if isinstance(model, onnx.ModelProto):
         resolved = _settings(None, select, ignore, settings)
         rules = rules_for(Path("<model>"), resolved)
@@ -92,21 +105,13 @@ def fix(
 ) -> FileResult | ModelFix:
     """Fix a model file in place (or into ``output``), or return a fixed copy of a model.
 
-    For a path, returns the pipeline's ``FileResult`` (``fix_report.verdict`` says
-    whether it was written). For a ``ModelProto``, returns a :class:`ModelFix`; the
-    input model is not changed.
+    Both go through the fix engine the CLI uses: the fixed model keeps the
+    interface, passes the full onnx checker, is not larger, and is verified in
+    onnxruntime unless ``verify=False``; a failing rule is left out and the rest
+    kept. For a path, returns the pipeline's ``FileResult`` (``fix_report.verdict``
+    says whether it was written). For a ``ModelProto``, returns a :class:`ModelFix`;
+    the input model is not changed.
     """
-    from onnxslim_lint.fixing.apply import apply_fixes
-    from onnxslim_lint.pipeline import (
-        RunOptions,
-        check_model,
-        fix_policy,
-        process_file,
-        rule_options,
-        rules_for,
-        verify_settings,
-    )
-
     if not isinstance(model, onnx.ModelProto):
         path = Path(model)
         resolved = _settings(path.resolve().parent, select, ignore, settings)
@@ -119,22 +124,22 @@ def fix(
         return process_file(path, resolved, options)
     resolved = _settings(None, select, ignore, settings)
     rules = rules_for(Path("<model>"), resolved)
-    options = rule_options(resolved)
-    loop = apply_fixes(
+    rule_settings = rule_options(resolved)
+    verify_settings = resolved.verify if verify else replace(resolved.verify, enabled=False)
+    outcome = fix_model(
         model,
         rules,
-        may_fix=fix_policy(resolved, unsafe_fixes or resolved.unsafe_fixes),
-        options=options,
+        fix_policy(resolved, unsafe_fixes or resolved.unsafe_fixes),
+        verify_settings,
+        options=rule_settings,
     )
-    remaining = check_model(loop.model, rules, "<model>", options=options)
-    result = ModelFix(loop.model, loop.fixed, remaining)
-    if verify and loop.changed:
-        from onnxslim_lint.fixing.verify import verify_models
-
-        result.verification = verify_models(
-            model, loop.model, verify_settings(resolved), exact=loop.exact
-        )
-    return result
+    if outcome.model is None:  # nothing to fix, or refused: an unchanged copy
+        fixed = onnx.ModelProto()
+        fixed.CopyFrom(model)
+    else:
+        fixed = outcome.model
+    remaining = check_model(fixed, rules, "<model>", options=rule_settings)
+    return ModelFix(fixed, outcome.fixed, remaining, outcome.verification, outcome.report)
 
 
 def verify(
@@ -148,8 +153,6 @@ def verify(
     exact: bool = False,
 ) -> VerifyReport:
     """Compare two models' outputs in onnxruntime on the same seeded inputs."""
-    from onnxslim_lint.fixing.verify import VerifySettings, verify_models
-    from onnxslim_lint.model.load import load_model
 
     def as_model(value: ModelOrPath) -> onnx.ModelProto:
         return value if isinstance(value, onnx.ModelProto) else load_model(Path(value)).model

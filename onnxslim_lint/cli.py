@@ -10,19 +10,19 @@ import sys
 from collections.abc import Sequence
 
 from onnxslim_lint import __version__
+from onnxslim_lint.config import OUTPUT_FORMATS
 from onnxslim_lint.errors import OnnxLintError
 
 __all__ = ["main"]
 
 COMMANDS = ("check", "rule", "verify")
-OUTPUT_FORMATS = ("concise", "full", "json", "json-lines")
 
 
 def _codes(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def _add_list(parser: argparse.ArgumentParser, flag: str, help_text: str) -> None:
+def _add_list(parser: argparse._ActionsContainer, flag: str, help_text: str) -> None:
     parser.add_argument(flag, action="append", type=_codes, metavar="RULES", help=help_text)
 
 
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(rules, "--fixable", "rules whose fixes may be applied")
     _add_list(rules, "--unfixable", "rules whose fixes are never applied")
     out = check.add_argument_group("output")
-    out.add_argument("--output-format", choices=OUTPUT_FORMATS + _extra_formats())
+    out.add_argument("--output-format", choices=OUTPUT_FORMATS)
     out.add_argument("--statistics", action="store_true", help="counts per rule")
     out.add_argument("-q", "--quiet", action="store_true", help="findings only, no summary")
     files = check.add_argument_group("files and configuration")
@@ -114,12 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extra_formats() -> tuple[str, ...]:
-    from onnxslim_lint.report.formatters import FORMATTERS
-
-    return tuple(name for name in FORMATTERS if name not in OUTPUT_FORMATS)
-
-
 def _normalize(argv: list[str]) -> list[str]:
     """``check`` is the default command, as in ruff."""
     if not argv or argv[0] in ("-h", "--help", "--version"):
@@ -136,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(_normalize(args_list))
     except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
         return int(exc.code or 0)
+    # The commands are imported when run: they load onnx and numpy, which
+    # ``--version``, ``--help`` and a usage error need not wait for.
     try:
         if args.command == "rule":
             from onnxslim_lint.commands.rule import run_rule

@@ -17,7 +17,7 @@ import dataclasses
 import difflib
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -29,14 +29,18 @@ from onnxslim_lint.sizes import SIZE_HELP, parse_size
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    # mypy checks this branch (python_version 3.10) where tomli is installed only on 3.10.
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
     "CONFIG_FILE_NAMES",
     "OUTPUT_FORMATS",
+    "BudgetSettings",
+    "Limits",
     "Settings",
-    "VerifyConfig",
+    "VerifySettings",
     "apply_overrides",
+    "budget_settings",
     "find_config_file",
     "load_settings",
     "parse_config_override",
@@ -66,17 +70,70 @@ def _empty_mapping() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
+class _FrozenMap(Mapping[Any, Any]):
+    """A read-only, hashable copy of a mapping (keeps settings frozen and picklable)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[Any, Any] | Iterable[tuple[Any, Any]] = ()) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_FrozenMap, (self._data,))
+
+
 @dataclass(frozen=True)
-class VerifyConfig:
-    """How fixes are checked with onnxruntime (the ``verify`` sub-table)."""
+class VerifySettings:
+    """How fixes are checked with onnxruntime (the ``verify`` sub-table): how inputs
+    are generated and outputs compared.
+
+    ``dims`` gives values to symbolic dims by ``dim_param`` name, ``shapes`` gives
+    full shapes by graph input name (it wins over ``dims``); any other dynamic dim
+    is ``default_dim``. Both mappings are copied into read-only, hashable maps.
+    ``enabled = false`` turns verification off, as ``--no-verify`` does.
+    """
 
     samples: int = 3
     seed: int = 0
     rtol: float = 1e-4
     atol: float = 1e-5
-    dims: Mapping[str, int] = field(default_factory=_empty_mapping)
-    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=_empty_mapping)
+    dims: Mapping[str, int] = field(default_factory=dict)
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    default_dim: int = 2
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {self.samples}")
+        if self.rtol < 0 or self.atol < 0 or math.isnan(self.rtol) or math.isnan(self.atol):
+            raise ValueError(f"rtol and atol must be >= 0, got {self.rtol}, {self.atol}")
+        if self.default_dim < 0:
+            raise ValueError(f"default_dim must be >= 0, got {self.default_dim}")
+        dims = {str(k): int(v) for k, v in self.dims.items()}
+        shapes = {str(k): tuple(int(d) for d in v) for k, v in self.shapes.items()}
+        for name, value in dims.items():
+            if value < 0:
+                raise ValueError(f"dims[{name!r}] must be >= 0, got {value}")
+        for name, shape in shapes.items():
+            if any(d < 0 for d in shape):
+                raise ValueError(f"shapes[{name!r}] must not be negative, got {shape}")
+        object.__setattr__(self, "dims", _FrozenMap(dims))
+        object.__setattr__(self, "shapes", _FrozenMap(shapes))
 
 
 @dataclass(frozen=True)
@@ -100,7 +157,7 @@ class Settings:
     # The largest initializer constant or shape folding may create (None: no cap
     # beyond "never grow the file"), like onnx-simplifier's --size-threshold.
     max_folded_constant: int | None = None
-    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    verify: VerifySettings = field(default_factory=VerifySettings)
     config_path: Path | None = None
     root: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=_empty_mapping)
@@ -232,8 +289,9 @@ def _int(key: str, value: object, src: _Source, section: str, *, minimum: int) -
 
 
 def _tolerance(key: str, value: object, src: _Source, section: str) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or math.isnan(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong(key, "a number >= 0", value, src, section)
+    if math.isnan(value) or value < 0:
         raise _wrong(key, "a number >= 0", value, src, section)
     return float(value)
 
@@ -330,7 +388,7 @@ def _parse_verify(value: object, src: _Source) -> dict[str, Any]:
 def _parse_table(table: dict[str, Any], src: _Source) -> dict[str, Any]:
     """Validate one ``[tool.onnxslim-lint]`` table into Settings keyword arguments.
 
-    ``verify`` comes back as a dict of the VerifyConfig fields that were given, and
+    ``verify`` comes back as a dict of the VerifySettings fields that were given, and
     extra sections under ``extra``; only keys present in ``table`` appear.
     """
     known = [*_TOP_KEYS, "verify", *EXTRA_SECTIONS]
@@ -353,7 +411,97 @@ def _parse_table(table: dict[str, Any], src: _Source) -> dict[str, Any]:
     return parsed
 
 
+# --------------------------------------------------------------------------- budget
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The size budget for one model (``[tool.onnxslim-lint.budget]``); None: no limit."""
+
+    max_size: int | None = None
+    max_growth: int | None = None
+    max_growth_percent: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.max_size, self.max_growth, self.max_growth_percent))
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """The validated budget table: the defaults, then overrides by glob, in file order
+    (each override holds only the ``Limits`` fields it sets)."""
+
+    default: Limits = field(default_factory=Limits)
+    per_file: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return self.default.any or any(limits for _, limits in self.per_file)
+
+
+_BUDGET_KEYS: dict[str, _Parser] = {
+    "max-size": _size,
+    "max-growth": _size,
+    "max-growth-percent": _tolerance,
+}
+
+
+def _parse_limits(table: Mapping[str, Any], src: _Source, section: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, value in table.items():
+        parser = _BUDGET_KEYS.get(key)
+        if parser is None:
+            raise _unknown_key(key, list(_BUDGET_KEYS), src, section)
+        parsed[key.replace("-", "_")] = parser(key, value, src, section)
+    return parsed
+
+
+def _parse_budget(table: Mapping[str, Any], src: _Source) -> BudgetSettings:
+    top = {key: value for key, value in table.items() if key != "per-file"}
+    default = Limits(**_parse_limits(top, src, "budget"))
+    per_file = table.get("per-file", {})
+    if not isinstance(per_file, Mapping):
+        raise _wrong("per-file", "a table of glob = { max-size = ... }", per_file, src, "budget")
+    overrides: list[tuple[str, Mapping[str, Any]]] = []
+    for glob, limits in per_file.items():
+        key = f'per-file."{glob}"'
+        if not isinstance(limits, Mapping):
+            raise _wrong(key, 'a table like { max-size = "50 MB" }', limits, src, "budget")
+        parsed = _parse_limits(limits, src, f"budget.{key}")
+        overrides.append((glob, MappingProxyType(parsed)))
+    return BudgetSettings(default, tuple(overrides))
+
+
+def budget_settings(settings: Settings) -> BudgetSettings:
+    """Validate the ``budget`` table of ``settings``; errors name the file and the key.
+
+    The table may merge a config file and ``--config`` overrides; a mistake the
+    file alone does not have is reported as coming from ``--config``.
+    """
+    raw = settings.extra.get("budget")
+    if not raw:
+        return BudgetSettings()
+    path = settings.config_path
+    if path is None:
+        return _parse_budget(raw, _Source("--config", ""))
+    try:
+        return _parse_budget(raw, _file_source(path))
+    except ConfigError:
+        own = load_settings(path).extra.get("budget")
+        if own:
+            _parse_budget(own, _file_source(path))  # raises when the file is at fault
+        return _parse_budget(raw, _Source("--config", ""))
+
+
 # --------------------------------------------------------------------------- loading
+
+
+def _file_source(path: Path) -> _Source:
+    """A config file as messages name it; a ``pyproject.toml``'s keys are under
+    ``[tool.onnxslim-lint]``."""
+    prefix = f"tool.{TOOL_NAME}" if path.name == "pyproject.toml" else ""
+    return _Source(_display(path), prefix)
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -376,12 +524,10 @@ def load_settings(path: Path | None) -> Settings:
             raise ConfigError(
                 f"{display}: 'tool.{TOOL_NAME}' must be a table, got {_type_name(table)}"
             )
-        src = _Source(display, f"tool.{TOOL_NAME}")
     else:
         table = data
-        src = _Source(display, "")
-    parsed = _parse_table(table, src)
-    verify = VerifyConfig(**parsed.pop("verify", {}))
+    parsed = _parse_table(table, _file_source(path))
+    verify = VerifySettings(**parsed.pop("verify", {}))
     extra = MappingProxyType(parsed.pop("extra", {}))
     absolute = path.absolute()
     return Settings(
@@ -426,7 +572,7 @@ def apply_overrides(settings: Settings, **overrides: Any) -> Settings:
 
     Keys are Settings field names. Values replace the file's values (lists become
     tuples), except ``verify`` and ``extra``: a mapping there is merged key by key
-    (a ``VerifyConfig`` replaces the whole section).
+    (a ``VerifySettings`` replaces the whole section).
     """
     fields = {f.name for f in dataclasses.fields(Settings)}
     changes: dict[str, Any] = {}
@@ -439,7 +585,7 @@ def apply_overrides(settings: Settings, **overrides: Any) -> Settings:
             value = tuple(value)
         elif name == "per_file_ignores":
             value = MappingProxyType({glob: tuple(codes) for glob, codes in value.items()})
-        elif name == "verify" and not isinstance(value, VerifyConfig):
+        elif name == "verify" and not isinstance(value, VerifySettings):
             given = {key: item for key, item in value.items() if item is not None}
             value = dataclasses.replace(settings.verify, **given)
         elif name == "extra":

@@ -8,7 +8,7 @@ import pytest
 
 from onnxslim_lint.config import (
     Settings,
-    VerifyConfig,
+    VerifySettings,
     apply_overrides,
     find_config_file,
     load_settings,
@@ -134,7 +134,7 @@ nested = { a = 1 }
     assert s.extend_exclude == ("*.tmp.onnx",)
     assert s.output_format == "sarif"
     assert dict(s.per_file_ignores) == {"third_party/**": ("OSL1",)}
-    assert s.verify == VerifyConfig(
+    assert s.verify == VerifySettings(
         samples=5,
         seed=42,
         rtol=0.0,
@@ -304,8 +304,10 @@ def test_overrides_beat_file(tmp_path: Path) -> None:
 
 
 def test_override_verify_config_replaces_section() -> None:
-    result = apply_overrides(Settings(verify=VerifyConfig(samples=8)), verify=VerifyConfig(seed=3))
-    assert result.verify == VerifyConfig(seed=3)
+    result = apply_overrides(
+        Settings(verify=VerifySettings(samples=8)), verify=VerifySettings(seed=3)
+    )
+    assert result.verify == VerifySettings(seed=3)
 
 
 def test_override_unknown_field_is_type_error() -> None:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from onnxslim_lint.config import Settings, VerifyConfig
-from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.config import Settings, VerifySettings
+from onnxslim_lint.fixing.engine import count_nodes
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.load import load_model
-from onnxslim_lint.pipeline import RunOptions, count_nodes, process_file
+from onnxslim_lint.pipeline import RunOptions, process_file
 
 EXPORTED = Path(__file__).resolve().parent / "models" / "exported"
 MANIFEST = json.loads((EXPORTED / "MANIFEST.json").read_text())["models"]
@@ -24,7 +26,7 @@ CORE = ("OSL101", "OSL102", "OSL103", "OSL201", "OSL202")
 
 
 def _settings(entry: dict, select=CORE) -> Settings:
-    return Settings(select=select, verify=VerifyConfig(dims=entry["dims"]))
+    return Settings(select=select, verify=VerifySettings(dims=entry["dims"]))
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))

@@ -11,18 +11,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxslim_lint.fixing import verify as verify_module
-from onnxslim_lint.fixing.verify import (
-    COULD_NOT_VERIFY,
-    FAILED,
-    PASSED,
-    VerifyReport,
-    VerifySettings,
-    check_interface,
-    check_model_valid,
-    generate_inputs,
-    verify_models,
-)
+from onnxslim_lint.config import VerifySettings
+from onnxslim_lint.fixing import runner as runner_module
+from onnxslim_lint.fixing.gates import check_interface, check_model_valid
+from onnxslim_lint.fixing.inputs import generate_inputs
+from onnxslim_lint.fixing.verify import VerifyReport, verify_models
+from onnxslim_lint.results import Verdict
+
+PASSED, FAILED, COULD_NOT_VERIFY = Verdict.PASSED, Verdict.FAILED, Verdict.COULD_NOT_VERIFY
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>\n'
 
@@ -370,7 +366,7 @@ def test_changed_interface_fails_before_running() -> None:
 
 
 def test_model_over_protobuf_limit_could_not_verify(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verify_module, "_PROTOBUF_LIMIT", 16)
+    monkeypatch.setattr(runner_module, "_PROTOBUF_LIMIT", 16)
     report = verify_models(add_model(), add_model())
     assert report.verdict == COULD_NOT_VERIFY
     assert "2 GB" in report.reason

@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onnxslim_lint.budget import Budget, SizeInfo, budget_findings, measure
+from onnxslim_lint import __version__
 from onnxslim_lint.config import (
     Settings,
     apply_overrides,
+    budget_settings,
     parse_config_override,
     settings_for,
 )
@@ -20,12 +21,13 @@ from onnxslim_lint.datafiles import expand_data_files
 from onnxslim_lint.discover import discover_models
 from onnxslim_lint.errors import OnnxLintError, UsageError
 from onnxslim_lint.findings import Finding
-from onnxslim_lint.gitbase import BaseRevision, changed_models, open_base
+from onnxslim_lint.gitbase import BaseRevision, changed_models, find_toplevel, open_base
 from onnxslim_lint.model.read_errors import READ_ERRORS
-from onnxslim_lint.pipeline import FileResult, RunOptions, process_file, rules_for
+from onnxslim_lint.pipeline import RunOptions, budget_stage, process_file
 from onnxslim_lint.report.diff import render_diff, would_fix_line
 from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, RunInfo
 from onnxslim_lint.report.summary import fix_report_line, show_fixes, statistics, summary
+from onnxslim_lint.results import FileResult, SizeInfo, Verdict
 from onnxslim_lint.rules.registry import resolve_selectors, select_rules
 
 __all__ = ["CheckRun", "run_check"]
@@ -111,7 +113,7 @@ def run_check(
     if args.output and (len(paths) != 1 or paths[0].is_dir()):
         raise UsageError("-o/--output needs exactly one model file")
     settings = load_run_settings(args, paths)
-    budget = Budget.from_settings(settings)
+    budget_settings(settings)  # a mistake in the budget table is a usage error up front
     base_ref = getattr(args, "base", None)
     if getattr(args, "changed_only", False) and not base_ref:
         raise UsageError("--changed-only needs --base REF")
@@ -138,7 +140,6 @@ def run_check(
     selected = tuple(
         rule.code for rule in select_rules(settings.select, settings.extend_select, settings.ignore)
     )
-    measure_sizes = budget.configured or base is not None or observer is not None
     sizes: dict[str, SizeInfo] = {}
     options = RunOptions(
         fix=args.fix,
@@ -146,6 +147,8 @@ def run_check(
         unsafe_fixes=bool(settings.unsafe_fixes),
         output=Path(args.output) if args.output else None,
         diff=args.diff,
+        base=base,
+        measure=observer is not None,
     )
     text = output_format in TEXT_FORMATS
     report_stream = sys.stdout if text else sys.stderr
@@ -155,7 +158,7 @@ def run_check(
         elif not args.quiet:
             print(f"No models changed against {base_ref}.", file=sys.stderr)
         if observer is not None:
-            observer(CheckRun([], settings, RunInfo(rules=selected), base, sizes, 0))
+            observer(CheckRun([], settings, _run_info((), selected), base, sizes, 0))
         return 0
     results: list[FileResult] = []
     for path in files:
@@ -167,15 +170,13 @@ def run_check(
             kind = READ_ERRORS["OSL010"]
             reason = str(exc) if isinstance(exc, OnnxLintError) else _bug_line(exc)
             result.error = Finding(display, kind.code, kind.name, reason, fixable=False)
-        if measure_sizes:
-            info = measure(path, display, base)
-            sizes[display] = info
-            if result.error is None:
-                codes = {rule.code for rule in rules_for(path, settings)}
-                result.findings.extend(budget_findings(info, budget.limits_for(path), codes))
+            budget_stage(result, settings, options)
+        if result.size is not None:
+            sizes[display] = result.size
         results.append(result)
         line = fix_report_line(result)
-        if args.diff and result.fix_report is not None and result.fix_report.verdict == "planned":
+        planned = result.fix_report is not None and result.fix_report.verdict is Verdict.PLANNED
+        if args.diff and planned:
             line = None  # the diff below shows it
         if line and not args.quiet:
             print(line, file=report_stream, flush=True)
@@ -184,7 +185,7 @@ def run_check(
         if result.error is not None:
             findings.append(result.error)
         findings.extend(result.findings)
-    run = RunInfo(files=tuple(r.display for r in results), rules=selected)
+    run = _run_info(tuple(r.display for r in results), selected)
     if args.diff:
         sys.stdout.write(render_diff(results))
     elif args.statistics:
@@ -202,6 +203,17 @@ def run_check(
     if observer is not None:
         observer(CheckRun(results, settings, run, base, sizes, code))
     return code
+
+
+def _run_info(files: tuple[str, ...], rules: tuple[str, ...]) -> RunInfo:
+    """What the CI formats need beyond the findings; paths are made relative to the
+    Action's workspace, else the git working tree, else the working directory."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace and os.path.isdir(workspace):
+        root = Path(workspace)
+    else:
+        root = find_toplevel(Path.cwd()) or Path.cwd()
+    return RunInfo(files=files, rules=rules, root=root, version=__version__)
 
 
 def _bug_line(exc: BaseException) -> str:

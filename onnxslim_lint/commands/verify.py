@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from onnxslim_lint.config import VerifySettings
 from onnxslim_lint.errors import ModelReadError, UsageError
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.load import load_model
 
 __all__ = ["run_verify"]
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from onnxslim_lint.fixing.verify import VerifySettings, check_interface, verify_models
-
     if args.samples < 1:
         raise UsageError("--samples must be at least 1")
     try:

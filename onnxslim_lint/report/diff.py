@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, Location, format_bytes
-from onnxslim_lint.pipeline import FileResult
+from onnxslim_lint.results import FileResult
 
 __all__ = ["render_diff", "would_fix_line"]
 

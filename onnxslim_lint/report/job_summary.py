@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from onnxslim_lint.budget import SizeInfo
 from onnxslim_lint.findings import Finding, format_bytes
-from onnxslim_lint.pipeline import FileResult
 from onnxslim_lint.report.formatters._common import repo_relative
+from onnxslim_lint.results import FileResult, SizeInfo
 
 __all__ = ["Totals", "render_job_summary", "totals"]
 

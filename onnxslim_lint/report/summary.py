@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, FixSafety, format_bytes
-from onnxslim_lint.pipeline import FileResult, FixReport
+from onnxslim_lint.results import FileResult, FixReport, Verdict
 
 __all__ = ["fix_report_line", "show_fixes", "statistics", "summary"]
 
@@ -29,14 +29,17 @@ def fix_report_line(result: FileResult) -> str | None:
         f"({_percent(report.size_before, report.size_after)}), "
         f"rules {rules or '-'}, {report.seconds:.2f} s"
     )
-    if report.verdict == "passed":
+    if report.verdict is Verdict.PASSED:
         verdict = f"verified ({report.max_diff:.3g} max diff)"
-    elif report.verdict == "not-verified":
+    elif report.verdict is Verdict.NOT_VERIFIED:
         verdict = "not verified (--no-verify)"
-    elif report.verdict == "planned":
+    elif report.verdict is Verdict.PLANNED:
         return f"{result.display}: would fix: {numbers}"
     else:
-        label = {"failed": "verification failed", "could-not-verify": "could not verify"}
+        label = {
+            Verdict.FAILED: "verification failed",
+            Verdict.COULD_NOT_VERIFY: "could not verify",
+        }
         return (
             f"{result.display}: fix refused, file left unchanged: "
             f"{label.get(report.verdict, 'refused')}: {report.reason}"

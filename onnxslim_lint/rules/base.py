@@ -23,6 +23,7 @@ from typing import ClassVar, Generic, TypeVar, cast
 
 import onnx
 
+from onnxslim_lint.config import VerifySettings
 from onnxslim_lint.findings import Finding, FixAvailability, FixSafety, Location, format_bytes
 from onnxslim_lint.model.index import ModelIndex
 
@@ -39,8 +40,6 @@ __all__ = [
     "size_note",
     "tally",
 ]
-
-MAX_ROUNDS = 20
 
 Item = TypeVar("Item")
 
@@ -137,17 +136,27 @@ class Rule(ABC):
         """Apply the plan ``check`` put in ``finding`` to ``index.model``."""
         raise NotImplementedError(f"{self.code} has no fix")
 
-    def run(self, model: onnx.ModelProto) -> onnx.ModelProto:
-        """Use the rule as a pass: a fixed copy of ``model`` (the input is not changed)."""
+    def run(self, model: onnx.ModelProto, *, verify: bool | None = None) -> onnx.ModelProto:
+        """Use the rule as a pass: a fixed copy of ``model`` (the input is not changed).
+
+        The rule's fixes go through the fix engine the CLI uses: applied until
+        nothing changes, then kept only if the model keeps its interface, passes
+        the full onnx checker and is not larger. A numeric rule's fix is also
+        verified in onnxruntime (within the default rtol/atol) unless
+        ``verify=False``; an exact rule's fix, exact by construction, is verified
+        (bit-exact) only with ``verify=True``. A refused fix leaves the copy unchanged.
+        """
+        # fixing/ sits above rules/ (the engine runs rules); imported here, when a
+        # rule is used as a pass, so that rules/ never imports fixing/ at load time.
+        from onnxslim_lint.fixing.engine import fix_model
+
+        if verify is None:
+            verify = self.safety is FixSafety.NUMERIC
+        outcome = fix_model(model, [self], lambda finding: True, VerifySettings(enabled=verify))
+        if outcome.model is not None:
+            return outcome.model
         result = onnx.ModelProto()
         result.CopyFrom(model)
-        if self.safety is None:
-            return result
-        for _ in range(MAX_ROUNDS):
-            index = ModelIndex.build(result)
-            findings = self.check(CheckContext(index))
-            if not findings or not any(self.fix(index, f) for f in findings if f.fixable):
-                break
         return result
 
 

@@ -7,7 +7,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext
 

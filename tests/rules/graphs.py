@@ -10,7 +10,8 @@ import onnx
 
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, check_model_valid, verify_models
+from onnxslim_lint.fixing.gates import check_interface, check_model_valid
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.graphs import all_graphs, all_nodes
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, Rule

@@ -9,7 +9,8 @@ import onnx
 import pytest
 
 from onnxslim_lint.config import Settings
-from onnxslim_lint.pipeline import RunOptions, count_nodes, process_file
+from onnxslim_lint.fixing.engine import count_nodes
+from onnxslim_lint.pipeline import RunOptions, process_file
 
 EXPORTED = sorted((Path(__file__).parent.parent / "models" / "exported").glob("*.onnx"))
 CORE = ("OSL101", "OSL102", "OSL103", "OSL201", "OSL202")

@@ -10,7 +10,8 @@ import pytest
 from graphs import parse
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.rules.constant_node import ConstantNode
 
 check = partial(graphs.check, ConstantNode)

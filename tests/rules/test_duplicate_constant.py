@@ -22,7 +22,7 @@ from graphs import (
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface
+from onnxslim_lint.fixing.gates import check_interface
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 
 RULE = DuplicateConstant

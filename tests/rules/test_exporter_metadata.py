@@ -7,8 +7,10 @@ from pathlib import Path
 import onnx
 from onnx import helper
 
+from onnxslim_lint.config import VerifySettings
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import VerifySettings, check_interface, verify_models
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.exporter_metadata import ExporterMetadata as R

@@ -11,7 +11,8 @@ from graphs import parse
 
 from onnxslim_lint.findings import FixSafety
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.rules.layer_norm import LayerNorm
 
 check = partial(graphs.check, LayerNorm)

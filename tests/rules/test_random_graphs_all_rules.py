@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, check_model_valid, verify_models
+from onnxslim_lint.fixing.gates import check_interface, check_model_valid
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.rules.registry import select_rules
 
 SHAPE = [3, 3]

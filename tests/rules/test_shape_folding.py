@@ -6,7 +6,8 @@ import onnx
 from onnx import numpy_helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.constant_folding import ConstantFolding

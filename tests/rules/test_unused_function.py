@@ -5,7 +5,8 @@ from __future__ import annotations
 import onnx
 
 from onnxslim_lint.fixing.apply import apply_fixes
-from onnxslim_lint.fixing.verify import check_interface, verify_models
+from onnxslim_lint.fixing.gates import check_interface
+from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext
 from onnxslim_lint.rules.registry import ALL_RULES

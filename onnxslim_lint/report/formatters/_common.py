@@ -8,18 +8,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from onnxslim_lint.findings import Finding
+from onnxslim_lint.findings import Finding, format_bytes
+from onnxslim_lint.model.read_errors import READ_ERRORS
+from onnxslim_lint.rules.registry import ALL_RULES
 
 __all__ = ["RuleInfo", "RunInfo", "repo_relative", "repository_root", "rule_info"]
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What a run covered, beyond its findings."""
+    """What a run covered, beyond its findings (the command fills it in)."""
 
     files: tuple[str, ...] = ()  # every file checked, as displayed
     rules: tuple[str, ...] = ()  # codes of the rules that were selected
     root: Path | None = None  # repository root for relative paths (None: detect)
+    version: str = ""  # the tool's version, for SARIF's driver ("": not stated)
 
 
 @dataclass(frozen=True)
@@ -32,21 +35,11 @@ class RuleInfo:
 
 
 def repository_root(run: RunInfo | None = None) -> Path:
-    """The folder paths are made relative to: the run's root, ``$GITHUB_WORKSPACE``,
-    the git working tree, or the working directory, in that order."""
+    """The folder paths are made relative to: the run's root (``check`` passes the
+    Action's workspace or the git working tree), else the working directory."""
     if run is not None and run.root is not None:
         return run.root
-    workspace = os.environ.get("GITHUB_WORKSPACE")
-    if workspace and os.path.isdir(workspace):
-        return Path(workspace)
-    return _toplevel(os.getcwd())
-
-
-@lru_cache(maxsize=8)
-def _toplevel(cwd: str) -> Path:
-    from onnxslim_lint.gitbase import find_toplevel
-
-    return find_toplevel(Path(cwd)) or Path(cwd)
+    return Path.cwd()
 
 
 def repo_relative(path: str, root: Path) -> str:
@@ -65,9 +58,6 @@ def repo_relative(path: str, root: Path) -> str:
 
 @lru_cache(maxsize=1)
 def _rule_table() -> dict[str, RuleInfo]:
-    from onnxslim_lint.model.read_errors import READ_ERRORS
-    from onnxslim_lint.rules.registry import ALL_RULES
-
     table: dict[str, RuleInfo] = {}
     for kind in READ_ERRORS.values():
         table[kind.code] = RuleInfo(kind.code, kind.name, kind.summary, kind.summary, False)
@@ -87,8 +77,6 @@ def rule_info(finding: Finding) -> RuleInfo:
 
 def location_lines(finding: Finding, limit: int = 10) -> list[str]:
     """One line per location (kind, name, detail, size, subgraph), at most ``limit``."""
-    from onnxslim_lint.findings import format_bytes
-
     lines = []
     for loc in finding.locations[:limit]:
         parts = [loc.kind, loc.name]

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from onnxslim_lint import __version__
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.report.formatters._common import (
@@ -63,7 +62,7 @@ def _rule(info: RuleInfo) -> dict[str, object]:
 
 def _logical(finding: Finding) -> list[dict[str, object]]:
     kinds = {"node": "function", "initializer": "variable", "constant": "variable"}
-    out = []
+    out: list[dict[str, object]] = []
     for loc in finding.locations[:MAX_LOGICAL]:
         qualified = loc.name if loc.graph in ("", "main") else f"{loc.graph}/{loc.name}"
         out.append(
@@ -136,8 +135,7 @@ def build(findings: Sequence[Finding], run: RunInfo | None = None) -> dict[str, 
                 "tool": {
                     "driver": {
                         "name": "onnxslim-lint",
-                        "semanticVersion": __version__,
-                        "version": __version__,
+                        **_version(run),
                         "informationUri": INFORMATION_URI,
                         "rules": [_rule(info) for info in infos.values()],
                     }
@@ -148,6 +146,13 @@ def build(findings: Sequence[Finding], run: RunInfo | None = None) -> dict[str, 
             }
         ],
     }
+
+
+def _version(run: RunInfo | None) -> dict[str, str]:
+    """The driver's version keys, when the run states the tool's version."""
+    if run is None or not run.version:
+        return {}
+    return {"semanticVersion": run.version, "version": run.version}
 
 
 def render(findings: Sequence[Finding], run: RunInfo | None = None) -> str:

@@ -1,0 +1,225 @@
+"""The fix engine: the one way a model gets fixed, whoever asks.
+
+The pipeline (``--fix``, ``--diff``), ``onnxslim_lint.fix`` and ``Rule.run`` all call
+:func:`fix_model`, so each gives the same guarantees:
+
+1. the fix loop (:mod:`onnxslim_lint.fixing.apply`) fixes a copy until nothing changes;
+2. the gates, each run once: same interface, the full onnx checker, not larger;
+3. verification in onnxruntime (unless the settings turn it off): bit-exact for
+   exact fixes, within rtol/atol once a numeric fix is applied;
+4. when verification fails, the loop runs again without each applied rule in turn
+   (numeric ones first) and the first result that passes every gate is kept,
+   naming the rule left out.
+
+The outcome carries a :class:`~onnxslim_lint.results.Verdict`; a refused fix has
+no fixed model. The engine writes nothing: writing is the pipeline's stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from onnxslim_lint.config import VerifySettings
+from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.fixing.apply import FixLoopResult, apply_fixes
+from onnxslim_lint.fixing.gates import refusal
+from onnxslim_lint.fixing.verify import VerifyReport, verify_models
+from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.load import LoadedModel
+from onnxslim_lint.model.write import serialized_size
+from onnxslim_lint.results import FixReport, Verdict
+from onnxslim_lint.rules.base import DEFAULT_OPTIONS, Rule, RuleOptions
+
+__all__ = ["FixOutcome", "FixPolicy", "count_nodes", "fix_model"]
+
+#: Which findings the loop applies (the caller's choice: ``--fix`` applies exact
+#: fixes, numeric ones with ``--unsafe-fixes``; ``Rule.run`` applies its rule's).
+FixPolicy = Callable[[Finding], bool]
+
+
+@dataclass
+class FixOutcome:
+    """What :func:`fix_model` did.
+
+    ``report`` is None when no fix changed anything. ``model`` is the fixed model
+    when the fix is accepted (None otherwise: nothing changed, or a gate or the
+    verification refused it), ``fixed`` the findings whose fixes it holds and
+    ``payload`` its serialized bytes when it is a single-file model (for the writer).
+    """
+
+    report: FixReport | None = None
+    model: onnx.ModelProto | None = None
+    fixed: list[Finding] = field(default_factory=list)
+    payload: bytes | None = None
+    verification: VerifyReport | None = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return None if self.report is None else self.report.verdict
+
+    @property
+    def accepted(self) -> bool:
+        return self.model is not None
+
+
+@dataclass(frozen=True)
+class _Original:
+    """The model being fixed, as the gates and verification need it."""
+
+    model: onnx.ModelProto
+    size: int  # bytes on disk (with external data), or serialized in memory
+    serialized: bytes | None  # its bytes for onnxruntime (None: serialize when needed)
+    external: bool  # written with external data
+    target: Path | None  # where the fixed model would be written (its data file's name)
+
+    @classmethod
+    def of(cls, subject: LoadedModel | onnx.ModelProto, target: Path | None) -> _Original:
+        if isinstance(subject, LoadedModel):
+            external = subject.has_external_data
+            serialized = None if external else subject.file_bytes
+            return cls(subject.model, subject.total_size, serialized, external, target)
+        payload = _serialize(subject)
+        size = len(payload) if payload is not None else subject.ByteSize()
+        return cls(subject, size, payload, False, target)
+
+
+@dataclass
+class _Attempt:
+    """One fixed model judged: its report, its bytes and whether it may be kept."""
+
+    loop: FixLoopResult
+    report: FixReport
+    payload: bytes | None
+    verification: VerifyReport | None = None
+    refused: bool = False
+
+
+def count_nodes(model: onnx.ModelProto) -> int:
+    """Nodes of the main graph and all its subgraphs."""
+    return sum(1 for _ in ModelIndex.build(model).nodes())
+
+
+def fix_model(
+    subject: LoadedModel | onnx.ModelProto,
+    rules: Sequence[Rule],
+    policy: FixPolicy,
+    verify: VerifySettings,
+    *,
+    plan_only: bool = False,
+    path: str = "<model>",
+    options: RuleOptions = DEFAULT_OPTIONS,
+    target: Path | None = None,
+) -> FixOutcome:
+    """Fix ``subject`` (a loaded file or a model in memory) with ``rules``.
+
+    ``policy`` picks the findings to fix; ``verify`` says how to verify
+    (``enabled=False``: the gates only, verdict ``not-verified``). ``plan_only``
+    (``--diff``) runs the gates and stops: verdict ``planned``. ``target`` is where
+    the pipeline will write the result (the external data file's name counts in
+    its size). ``subject`` is never changed.
+    """
+    started = time.perf_counter()
+    original = _Original.of(subject, target)
+    loop = apply_fixes(original.model, rules, may_fix=policy, path=path, options=options)
+    if not loop.changed:  # every fix found nothing left to do
+        return FixOutcome()
+    attempt = _judge(original, loop, verify, plan_only)
+    if attempt.report.verdict is Verdict.FAILED:
+        # One rule's fix did not verify: the others may still be good.
+        for code in _retry_order(loop, rules):
+            retry = apply_fixes(
+                original.model,
+                [rule for rule in rules if rule.code != code],
+                may_fix=policy,
+                path=path,
+                options=options,
+            )
+            if not retry.changed:
+                continue
+            second = _judge(original, retry, verify, plan_only)
+            if not second.refused:
+                reason = attempt.report.reason
+                second.report.left_out = f"{code} left out, its fix did not verify: {reason}"
+                attempt = second
+                break
+    report = attempt.report
+    report.seconds = time.perf_counter() - started
+    if attempt.refused:
+        if report.verdict in (Verdict.NOT_VERIFIED, Verdict.PLANNED):
+            report.verdict = Verdict.REFUSED  # a gate refused it
+        return FixOutcome(report, verification=attempt.verification)
+    return FixOutcome(
+        report, attempt.loop.model, attempt.loop.fixed, attempt.payload, attempt.verification
+    )
+
+
+def _judge(
+    original: _Original, loop: FixLoopResult, verify: VerifySettings, plan_only: bool
+) -> _Attempt:
+    """Run the gates and then the verification on one fixed model."""
+    fixed = loop.model
+    # A single-file model is serialized once, for its size, the checker,
+    # onnxruntime and the write (each would otherwise serialize it again).
+    payload = None if original.external else _serialize(fixed)
+    if payload is not None:
+        size_after = len(payload)
+    else:
+        size_after = serialized_size(fixed, external=original.external, target=original.target)
+    report = FixReport(
+        nodes_before=count_nodes(original.model),
+        nodes_after=count_nodes(fixed),
+        size_before=original.size,
+        size_after=size_after,
+        applied=loop.applied,
+        seconds=0.0,
+        verdict=Verdict.NOT_VERIFIED,
+    )
+    attempt = _Attempt(loop, report, payload)
+    reason = refusal(
+        original.model,
+        fixed,
+        serialized=payload,
+        size_before=report.size_before,
+        size_after=report.size_after,
+    )
+    if reason is not None:
+        report.reason = reason
+        attempt.refused = True
+    elif plan_only:
+        report.verdict = Verdict.PLANNED
+    elif verify.enabled:
+        verdict = verify_models(
+            original.model,
+            fixed,
+            verify,
+            exact=loop.exact,
+            fixed_bytes=payload,
+            original_bytes=original.serialized,
+        )
+        attempt.verification = verdict
+        report.verdict = verdict.verdict
+        report.max_diff = verdict.max_diff
+        report.reason = verdict.reason
+        attempt.refused = not verdict.passed
+    return attempt
+
+
+def _retry_order(loop: FixLoopResult, rules: Sequence[Rule]) -> list[str]:
+    """The applied rules to leave out after a failed verification: numeric ones first
+    (their fixes change values by design), then the others, last-registered first."""
+    applied = {finding.code for finding in loop.fixed}
+    numeric = {f.code for f in loop.fixed if f.safety is not FixSafety.EXACT}
+    order = [rule.code for rule in reversed(rules) if rule.code in applied]
+    return sorted(order, key=lambda code: code not in numeric)
+
+
+def _serialize(model: onnx.ModelProto) -> bytes | None:
+    try:
+        return model.SerializeToString()
+    except (ValueError, OverflowError):  # over protobuf's 2 GiB: the checker says why
+        return None
