@@ -135,7 +135,7 @@ def process_file(
     display = display or str(path)
     result = FileResult(path, display)
     try:
-        loaded = load_model(path)
+        loaded = load_model(path, read_external_data=False)  # weights read only if fixed
     except ModelReadError as exc:
         kind = READ_ERRORS[exc.code]
         result.error = Finding(display, exc.code, kind.name, exc.reason, fixable=False)
@@ -146,6 +146,7 @@ def process_file(
     loaded.raw_views = {}  # release the file buffer before any fix
     result.findings = applicable(findings, settings, unsafe)
     if options.fix or options.diff:
+        loaded.read_external_data()  # the fix loop and verification need the bytes
         _fix(loaded, rules, settings, options, result)
     budget_stage(result, settings, options, rules)
     return result

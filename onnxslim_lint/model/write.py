@@ -1,8 +1,14 @@
 """Write a model atomically, as one file or with one external-data file.
 
-The caller's proto is never changed: for the external layout the tensors that move
-out are modified in place only for the time it takes to serialize, and restored in
-a ``finally`` block (cheaper than copying a large proto).
+The caller's proto is never changed, nor copied whole: the file is written from a
+:mod:`~onnxslim_lint.model.layout` plan, the model without its weights' payloads
+(the skeleton) plus, per weight, where its bytes come from. The data file is
+streamed from those sources one tensor at a time: the tensors' own ``raw_data``,
+or views of the data file a tensor still points at (``external_data``), so a
+model whose weights were never loaded is written without ever holding them.
+
+A model that would be over protobuf's 2 GiB limit as one file is written with
+external data instead (:attr:`WriteResult.external_because_too_big`).
 
 Order of a write: new data file (temp name, fsync, rename), model (temp name,
 fsync, rename over the target), directory fsync, then the old data files listed in
@@ -15,29 +21,23 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-from onnx import TensorProto, numpy_helper
 
 from onnxslim_lint.errors import OnnxLintError
-from onnxslim_lint.model.graphs import iter_tensors
+from onnxslim_lint.model.external_data import ExternalData
+from onnxslim_lint.model.layout import Layout, Payload, UnreadableTensor, plan_layout
 
 __all__ = ["ModelWriteError", "WriteResult", "serialized_size", "write_model"]
 
 # protobuf cannot serialize or parse a message of 2 GiB or more.
 _MAX_PROTO_BYTES = 2**31 - 1
-_TYPED_FIELDS = (
-    "float_data",
-    "int32_data",
-    "string_data",
-    "int64_data",
-    "double_data",
-    "uint64_data",
-)
+# Views of a data file are written in pieces of this size.
+_CHUNK = 1 << 26
 
 
 class ModelWriteError(OnnxLintError):
@@ -56,6 +56,8 @@ class WriteResult:
     total_size: int
     # Files from ``replaces`` that should have been deleted but could not be.
     not_removed: tuple[Path, ...] = field(default=())
+    # A single file was asked for, but the model is over protobuf's 2 GiB limit.
+    external_because_too_big: bool = False
 
 
 def serialized_size(
@@ -64,22 +66,19 @@ def serialized_size(
     external: bool,
     size_threshold: int = 1024,
     target: Path | str | None = None,
+    external_data: ExternalData | None = None,
 ) -> int:
     """Total bytes (model file + data file) :func:`write_model` would write.
 
-    With ``external=True`` the model file stores the data file's name once per
-    external tensor, so the count is exact only when ``target`` is the path that
-    will be written; without it, the name ``model.onnx.data`` is assumed.
+    Computed from the model's parts (the skeleton's size plus the payload sizes),
+    never by serializing the whole model. With external data the model file stores
+    the data file's name once per external tensor, so the count is exact only when
+    ``target`` is the path that will be written; without it, the name
+    ``model.onnx.data`` is assumed.
     """
-    _check_self_contained(model, target or "<model>")
-    if not external:
-        return model.ByteSize()
-    moved = _tensors_to_move(model, size_threshold)
-    if not moved:
-        return model.ByteSize()
     location = _data_file_name(Path(target)) if target is not None else "model.onnx.data"
-    with _externalized(moved, location):
-        return model.ByteSize() + sum(len(raw) for _, raw in moved)
+    layout, _ = _plan(model, external, size_threshold, location, external_data, target)
+    return layout.model_file_size() + layout.data_size
 
 
 def write_model(
@@ -90,13 +89,16 @@ def write_model(
     replaces: Sequence[Path] = (),
     size_threshold: int = 1024,
     serialized: bytes | None = None,
+    external_data: ExternalData | None = None,
 ) -> WriteResult:
     """Write ``model`` to ``target`` atomically; see the module docstring.
 
     ``serialized`` may carry ``model.SerializeToString()`` when the caller has it
     (single-file models only), so the model is not serialized twice.
+    ``external_data`` gives the bytes of tensors that still point at the data files
+    the model was loaded from.
 
-    With ``external=True`` every tensor whose data is at least ``size_threshold``
+    With external data every tensor whose data is at least ``size_threshold``
     bytes goes to one new data file next to the target, named by the tool
     (``<name>.data``, ``<name>_data``, ``<name>.data.1``, ... whichever does not
     exist yet). ``replaces`` are the previous data files: deleted after success,
@@ -104,33 +106,20 @@ def write_model(
     """
     target = Path(target)
     folder = target.parent
-    _check_self_contained(model, target)
-    moved = _tensors_to_move(model, size_threshold) if external else []
+    location = _data_file_name(target)
+    layout, too_big = _plan(model, external, size_threshold, location, external_data, target)
     mode = _new_file_mode(target)
     temps: list[str] = []
     created: list[Path] = []
     data_path: Path | None = None
     data_size = 0
     try:
-        if moved:
-            data_path = folder / _data_file_name(target)
-            data_size = _write_data_file(moved, data_path, mode, temps)
+        if layout.moved:
+            data_path = folder / location
+            data_size = _write_file(data_path, _data_chunks(layout.moved), mode, temps)
             created.append(data_path)
             _fsync_dir(folder)
-        with _externalized(moved, data_path.name if data_path else ""):
-            payload = serialized if serialized is not None and not moved else None
-            if payload is None:
-                try:
-                    payload = model.SerializeToString()  # measuring first would serialize twice
-                except (ValueError, OverflowError):  # protobuf's own size limit
-                    payload = None
-            if payload is None or len(payload) > _MAX_PROTO_BYTES:
-                size = f"{len(payload):,} bytes" if payload is not None else "over 2 GiB"
-                raise ModelWriteError(
-                    target,
-                    f"the model would be {size}, over protobuf's 2 GiB limit for one "
-                    "file; write it with external data",
-                )
+        payload = _model_bytes(model, layout, serialized, target)
         _write_file(target, [payload], mode, temps)
         created.clear()
         _fsync_dir(folder)
@@ -148,90 +137,86 @@ def write_model(
         data_path=data_path,
         total_size=len(payload) + data_size,
         not_removed=not_removed,
+        external_because_too_big=too_big,
     )
 
 
-# --------------------------------------------------------------------------- tensors
+# --------------------------------------------------------------------------- layout
 
 
-def _check_self_contained(model: onnx.ModelProto, where: Path | str) -> None:
-    for tensor, label in iter_tensors(model):
-        if tensor.data_location == TensorProto.EXTERNAL:
-            raise ModelWriteError(
-                where,
-                f"tensor '{label}' still refers to external data; "
-                "a model must hold all its tensor bytes to be written",
+def _plan(
+    model: onnx.ModelProto,
+    external: bool,
+    threshold: int,
+    location: str,
+    external_data: ExternalData | None,
+    where: Path | str | None,
+) -> tuple[Layout, bool]:
+    """The layout to write, and whether it is external only because of the size limit."""
+    where = where or "<model>"
+    try:
+        layout = plan_layout(
+            model,
+            external=external,
+            threshold=threshold,
+            location=location,
+            external_data=external_data,
+        )
+        too_big = not external and layout.model_file_size() > _MAX_PROTO_BYTES
+        if too_big:
+            layout = plan_layout(
+                model,
+                external=True,
+                threshold=threshold,
+                location=location,
+                external_data=external_data,
             )
+    except UnreadableTensor as exc:
+        raise ModelWriteError(where, str(exc)) from None
+    size = layout.model_file_size()
+    if size > _MAX_PROTO_BYTES:
+        raise ModelWriteError(where, _too_big(f"{size:,} bytes", layout))
+    return layout, too_big
 
 
-def _raw_bytes(tensor: TensorProto) -> bytes | None:
-    """The tensor's data as raw bytes, or None if it must stay inline.
+def _too_big(size: str, layout: Layout) -> str:
+    if layout.moved:
+        return (
+            f"the model would be {size} even with its weights as external data, "
+            "over protobuf's 2 GiB limit for one file"
+        )
+    return (
+        f"the model would be {size}, over protobuf's 2 GiB limit for one file; "
+        "write it with external data"
+    )
 
-    Typed fields (float_data, ...) are converted with a numpy_helper round trip,
-    which keeps the bits; a conversion that would change the type or shape, string
-    tensors, and tensors without data stay as they are.
-    """
-    if tensor.data_type in (TensorProto.UNDEFINED, TensorProto.STRING):
-        return None
-    if tensor.HasField("raw_data"):
-        return tensor.raw_data
-    if not any(len(getattr(tensor, name)) for name in _TYPED_FIELDS):
-        return None
+
+def _model_bytes(
+    model: onnx.ModelProto, layout: Layout, serialized: bytes | None, target: Path
+) -> bytes:
+    """The model file's bytes: the caller's, the model's own, or the skeleton's."""
+    if not layout.moved and serialized is not None:
+        return serialized
+    whole = not layout.moved and not layout.needs_skeleton_to_serialize()
+    proto = model if whole else layout.fill_inline()
     try:
-        converted = numpy_helper.from_array(numpy_helper.to_array(tensor))
-    except Exception:  # an unusual dtype numpy_helper cannot handle: keep it inline
-        return None
-    if converted.data_type != tensor.data_type or list(converted.dims) != list(tensor.dims):
-        return None
-    return converted.raw_data
+        payload = proto.SerializeToString()
+    except (ValueError, OverflowError):  # protobuf's own size limit
+        raise ModelWriteError(target, _too_big("over 2 GiB", layout)) from None
+    if len(payload) > _MAX_PROTO_BYTES:
+        raise ModelWriteError(target, _too_big(f"{len(payload):,} bytes", layout))
+    return payload
 
 
-def _tensors_to_move(model: onnx.ModelProto, threshold: int) -> list[tuple[TensorProto, bytes]]:
-    moved = []
-    for tensor, _ in iter_tensors(model):
-        raw = _raw_bytes(tensor)
-        if raw is not None and len(raw) >= threshold:
-            moved.append((tensor, raw))
-    return moved
-
-
-@dataclass
-class _Saved:
-    tensor: TensorProto
-    raw: bytes | None  # the raw_data field, held outside the proto meanwhile
-    rest: TensorProto | None = None  # everything else, set once copied
-
-
-@contextmanager
-def _externalized(moved: list[tuple[TensorProto, bytes]], location: str) -> Iterator[None]:
-    """Point the moved tensors at ``location`` (contiguous offsets); restore on exit."""
-    saved: list[_Saved] = []
-    try:
-        offset = 0
-        for tensor, raw in moved:
-            entry = _Saved(tensor, tensor.raw_data if tensor.HasField("raw_data") else None)
-            saved.append(entry)
-            if entry.raw is not None:
-                tensor.ClearField("raw_data")
-            rest = TensorProto()
-            rest.CopyFrom(tensor)
-            entry.rest = rest
-            for name in _TYPED_FIELDS:
-                tensor.ClearField(name)
-            del tensor.external_data[:]
-            for key, value in (("location", location), ("offset", offset), ("length", len(raw))):
-                item = tensor.external_data.add()
-                item.key = key
-                item.value = str(value)
-            tensor.data_location = TensorProto.EXTERNAL
-            offset += len(raw)
-        yield
-    finally:
-        for entry in saved:
-            if entry.rest is not None:
-                entry.tensor.CopyFrom(entry.rest)
-            if entry.raw is not None:
-                entry.tensor.raw_data = entry.raw
+def _data_chunks(moved: list[Payload]) -> Iterator[bytes | memoryview]:
+    """The data file's bytes, one tensor (or one piece of a view) at a time."""
+    for payload in moved:
+        data = payload.data()
+        if isinstance(data, memoryview) and len(data) > _CHUNK:
+            for start in range(0, len(data), _CHUNK):
+                yield data[start : start + _CHUNK]
+        else:
+            yield data
 
 
 # --------------------------------------------------------------------------- files
@@ -261,7 +246,9 @@ def _new_file_mode(target: Path) -> int:
     return 0o644 & ~umask
 
 
-def _write_file(final: Path, chunks: Sequence[bytes], mode: int, temps: list[str]) -> int:
+def _write_file(
+    final: Path, chunks: Iterable[bytes | memoryview], mode: int, temps: list[str]
+) -> int:
     """Write chunks to a temp file next to ``final``, fsync, chmod, rename over it."""
     fd, temp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
     temps.append(temp)
@@ -276,12 +263,6 @@ def _write_file(final: Path, chunks: Sequence[bytes], mode: int, temps: list[str
     os.replace(temp, final)
     temps.remove(temp)
     return written
-
-
-def _write_data_file(
-    moved: list[tuple[TensorProto, bytes]], final: Path, mode: int, temps: list[str]
-) -> int:
-    return _write_file(final, [raw for _, raw in moved], mode, temps)
 
 
 def _fsync_dir(folder: Path) -> None:
