@@ -27,6 +27,7 @@ import onnx
 from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import canonical_domain, is_default_domain
+from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.graphs import all_graphs, all_nodes, named_subgraphs
 from onnxslim_lint.model.shapes import ShapeInfo, infer_shapes
 from onnxslim_lint.model.tensors import data_nbytes, raw_numpy_dtype
@@ -107,6 +108,10 @@ class ModelIndex:
     # (model/wire.py) or into a memory map of an external-data file (model/load.py).
     # Only given for a model exactly as loaded, so an index built after an edit has none.
     raw_views: Mapping[str, memoryview] = field(default_factory=dict)
+    # The checked data files of a model loaded with its weights on disk: a tensor
+    # still pointing at them is read through a view, after any edit too (its bytes
+    # are where its external_data entries say).
+    external: ExternalData | None = None
     _inferred: ShapeInfo | None = field(default=None, repr=False)
     _arrays: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
 
@@ -114,7 +119,10 @@ class ModelIndex:
 
     @classmethod
     def build(
-        cls, model: onnx.ModelProto, raw_views: Mapping[str, memoryview] | None = None
+        cls,
+        model: onnx.ModelProto,
+        raw_views: Mapping[str, memoryview] | None = None,
+        external: ExternalData | None = None,
     ) -> ModelIndex:
         main = _make_scope("main", model.graph, None, None)
         index = cls(
@@ -130,6 +138,7 @@ class ModelIndex:
             side_table_names=frozenset(_side_table_names(model)),
             opsets={canonical_domain(op.domain): op.version for op in model.opset_import},
             raw_views=raw_views or {},
+            external=external,
         )
         index._add_scope(main)
         for function in model.functions:
@@ -273,11 +282,15 @@ class ModelIndex:
         return numpy_helper.to_array(tensor)
 
     def _view(self, tensor: onnx.TensorProto) -> memoryview | None:
-        view = self.raw_views.get(tensor.name)
-        if view is None:
-            return None
-        entry = self.initializers.get(tensor.name)
-        if entry is None or entry[0] is not self.main or len(view) != data_nbytes(tensor):
+        """A view of the tensor's bytes, if one is known and has the size it needs."""
+        if self.external is not None and tensor.data_location == onnx.TensorProto.EXTERNAL:
+            view = self.external.view(tensor)
+        else:
+            view = self.raw_views.get(tensor.name)
+            entry = self.initializers.get(tensor.name)
+            if entry is None or entry[0] is not self.main:
+                return None
+        if view is None or len(view) != data_nbytes(tensor):
             return None
         return view
 

@@ -175,16 +175,24 @@ def _weight_payload(
 
 
 def _copy_fields(target: Message, source: Message, *, skip: str, also: str = "") -> None:
-    """Copy every set field of ``source`` into ``target`` except ``skip`` (and ``also``)."""
-    for descriptor, value in source.ListFields():
-        if descriptor.name in (skip, also):
+    """Copy every set field of ``source`` into ``target`` except ``skip`` (and ``also``).
+
+    Field by field, never ``ListFields()``: that hands out every value, and a
+    tensor's ``raw_data`` value is a copy of its bytes.
+    """
+    for descriptor in source.DESCRIPTOR.fields:
+        name = descriptor.name
+        if name in (skip, also):
             continue
         if descriptor.is_repeated:
-            getattr(target, descriptor.name).extend(value)
-        elif descriptor.message_type is not None:
-            getattr(target, descriptor.name).CopyFrom(value)
-        else:
-            setattr(target, descriptor.name, value)
+            values = getattr(source, name)
+            if len(values):
+                getattr(target, name).extend(values)
+        elif source.HasField(name):  # ONNX is proto2: every singular field has presence
+            if descriptor.message_type is not None:
+                getattr(target, name).CopyFrom(getattr(source, name))
+            else:
+                setattr(target, name, getattr(source, name))
 
 
 def _raw_bytes(tensor: TensorProto) -> bytes | None:

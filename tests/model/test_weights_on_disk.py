@@ -246,3 +246,20 @@ def test_a_single_file_model_that_would_cross_2_gib_is_written_with_external_dat
     loaded = load_model(target)
     assert loaded.has_external_data
     np.testing.assert_array_equal(numpy_helper.to_array(loaded.model.graph.initializer[0]), weight)
+
+
+def test_an_index_given_the_data_files_reads_them_after_an_edit(tmp_path: Path) -> None:
+    path = big_model(tmp_path)
+    loaded = load_model(path, read_external_data=False)
+    eager = {t.name: t.raw_data for t in load_model(path).model.graph.initializer}
+    work = onnx.ModelProto()
+    work.CopyFrom(loaded.model)  # what the fix loop edits
+    del work.graph.initializer[0]
+    index = ModelIndex.build(work, external=loaded.external)
+    for tensor in work.graph.initializer:
+        assert bytes(index.tensor_data(tensor)) == eager[tensor.name]
+    # Entries nobody checked point nowhere readable.
+    forged = work.graph.initializer[0]
+    offset = next(e for e in forged.external_data if e.key == "offset")
+    offset.value = str(int(offset.value) + 4)
+    assert not index.has_data(forged)
