@@ -98,9 +98,13 @@ def attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
 
 
 def set_tensor(tensor: onnx.TensorProto, array: np.ndarray) -> None:
-    """Replace a tensor's contents in place, keeping its name and element type."""
+    """Replace a tensor's contents in place, keeping its name and element type.
+
+    The type comes from the data type, not the data: the old bytes may be external.
+    """
     name = tensor.name
-    new = numpy_helper.from_array(array.astype(numpy_helper.to_array(tensor).dtype), name)
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+    new = numpy_helper.from_array(array.astype(dtype), name)
     tensor.CopyFrom(new)
 
 
