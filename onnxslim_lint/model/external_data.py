@@ -36,7 +36,8 @@ import os
 import re
 import stat
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 _ORT_MEM_ADDR = "_ORT_MEM_ADDR_"
+# Dropping mapped pages of a read-only file mapping is always safe: they are read
+# again from the file (the page cache) if touched. Not every platform has it.
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 _EXTERNAL_KEYS = frozenset({"location", "offset", "length", "checksum"})
 _DECIMAL = re.compile(r"[0-9]+")
 
@@ -266,6 +270,27 @@ class ExternalData:
         if mapped is None:
             return None
         return memoryview(mapped)[offset : offset + length]
+
+    def stream(self, tensor: TensorProto, chunk: int = 1 << 26) -> Iterator[memoryview]:
+        """An external tensor's bytes in pieces, for copying them to another file.
+
+        Each piece's pages are dropped from this process once the consumer asks for
+        the next (they stay in the page cache), so streaming a large tensor out
+        does not grow the process by its size. Nothing for a tensor without a view.
+        """
+        view = self.view(tensor)
+        if view is None or not len(view):
+            return
+        mapped = view.obj
+        ref = self._refs[_key(tensor)]
+        start = ref.offset
+        for pos in range(0, len(view), chunk):
+            yield view[pos : pos + chunk]
+            if isinstance(mapped, mmap.mmap) and _DONTNEED is not None:
+                low = start + pos - (start + pos) % mmap.PAGESIZE
+                high = start + min(pos + chunk, len(view))
+                with suppress(OSError, ValueError):
+                    mapped.madvise(_DONTNEED, low, high - low)
 
     def read_into(self, tensors: Iterable[TensorProto]) -> None:
         """Copy the bytes of each checked external tensor into it (inline from then on)."""

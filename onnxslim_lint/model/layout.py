@@ -15,7 +15,9 @@ the model file. In the single-file layout the payloads go back inline.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from google.protobuf.message import Message
 from onnx import GraphProto, ModelProto, TensorProto, numpy_helper
@@ -61,10 +63,19 @@ class Payload:
     tensor: TensorProto  # the tensor in the skeleton
     length: int
     source: TensorProto | memoryview | bytes
+    # For a view: the pieces to copy it out with (ExternalData.stream).
+    stream: Callable[[], Iterator[memoryview]] | None = None
 
     def data(self) -> bytes | memoryview:
         """The bytes themselves (for a source tensor, one copy of its raw_data)."""
         return self.source.raw_data if isinstance(self.source, TensorProto) else self.source
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The bytes to write, in pieces when they come from a data file."""
+        if self.stream is not None:
+            yield from self.stream()
+        else:
+            yield self.data()
 
 
 @dataclass
@@ -161,10 +172,10 @@ def _weight_payload(
     """Fill ``header`` with ``tensor`` minus its payload, or None to copy it whole."""
     if tensor.data_location == TensorProto.EXTERNAL:
         view = external_data.view(tensor) if external_data is not None else None
-        if view is None:
+        if external_data is None or view is None:
             return None
         _copy_fields(header, tensor, skip="external_data", also="data_location")
-        return Payload(header, len(view), view)
+        return Payload(header, len(view), view, partial(external_data.stream, tensor))
     if tensor.data_type in (TensorProto.UNDEFINED, TensorProto.STRING):
         return None
     length = data_nbytes(tensor)

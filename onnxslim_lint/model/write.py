@@ -36,8 +36,6 @@ __all__ = ["ModelWriteError", "WriteResult", "serialized_size", "write_model"]
 
 # protobuf cannot serialize or parse a message of 2 GiB or more.
 _MAX_PROTO_BYTES = 2**31 - 1
-# Views of a data file are written in pieces of this size.
-_CHUNK = 1 << 26
 
 
 class ModelWriteError(OnnxLintError):
@@ -209,14 +207,9 @@ def _model_bytes(
 
 
 def _data_chunks(moved: list[Payload]) -> Iterator[bytes | memoryview]:
-    """The data file's bytes, one tensor (or one piece of a view) at a time."""
+    """The data file's bytes, one tensor (or one piece of a data file) at a time."""
     for payload in moved:
-        data = payload.data()
-        if isinstance(data, memoryview) and len(data) > _CHUNK:
-            for start in range(0, len(data), _CHUNK):
-                yield data[start : start + _CHUNK]
-        else:
-            yield data
+        yield from payload.chunks()
 
 
 # --------------------------------------------------------------------------- files

@@ -189,6 +189,8 @@ def test_the_data_file_is_streamed_from_the_old_one(tmp_path: Path) -> None:
     out.mkdir()
     result = write_model(model, out / "fixed.onnx", external=True, external_data=loaded.external)
     assert model.SerializeToString() == before  # the caller's proto is unchanged
+    # Streamed: the old data file's pages were dropped from this process as written.
+    assert mapped_bytes(tmp_path / "big.data") < SIDE * SIDE * 4
     assert result.data_path == out / "fixed.onnx.data"
     assert not result.external_because_too_big
 
@@ -263,3 +265,27 @@ def test_an_index_given_the_data_files_reads_them_after_an_edit(tmp_path: Path) 
     offset = next(e for e in forged.external_data if e.key == "offset")
     offset.value = str(int(offset.value) + 4)
     assert not index.has_data(forged)
+
+
+def test_a_model_rewritten_in_place_keeps_reading_its_old_data_file(tmp_path: Path) -> None:
+    path = big_model(tmp_path)
+    (tmp_path / "big.data").rename(tmp_path / "big.onnx.data")  # the tool's first name
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "big.onnx.data"
+    onnx.save(model, str(path))
+    eager = {t.name: t.raw_data for t in load_model(path).model.graph.initializer}
+    loaded = load_model(path, read_external_data=False)
+    result = write_model(
+        loaded.model,
+        path,
+        external=True,
+        replaces=loaded.data_files,
+        external_data=loaded.external,
+    )
+    assert result.data_path == tmp_path / "big.onnx_data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx_data"]
+    again = load_model(path)
+    assert {t.name: t.raw_data for t in again.model.graph.initializer} == eager
