@@ -26,6 +26,7 @@ from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.findings import Finding, FixSafety
 from onnxslim_lint.fixing.engine import FixPolicy, fix_model
 from onnxslim_lint.gitbase import BaseRevision
+from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.load import LoadedModel, load_model
 from onnxslim_lint.model.read_errors import READ_ERRORS
@@ -116,8 +117,9 @@ def check_model(
     display: str,
     raw_views: Mapping[str, memoryview] | None = None,
     options: RuleOptions = DEFAULT_OPTIONS,
+    external: ExternalData | None = None,
 ) -> list[Finding]:
-    index = ModelIndex.build(model, raw_views)
+    index = ModelIndex.build(model, raw_views, external)
     ctx = CheckContext(index, display, options)
     findings: list[Finding] = []
     for rule in rules:
@@ -135,7 +137,7 @@ def process_file(
     display = display or str(path)
     result = FileResult(path, display)
     try:
-        loaded = load_model(path, read_external_data=False)  # weights read only if fixed
+        loaded = load_model(path, read_external_data=False)  # weights stay on disk
     except ModelReadError as exc:
         kind = READ_ERRORS[exc.code]
         result.error = Finding(display, exc.code, kind.name, exc.reason, fixable=False)
@@ -146,7 +148,6 @@ def process_file(
     loaded.raw_views = {}  # release the file buffer before any fix
     result.findings = applicable(findings, settings, unsafe)
     if options.fix or options.diff:
-        loaded.read_external_data()  # the fix loop and verification need the bytes
         _fix(loaded, rules, settings, options, result)
     budget_stage(result, settings, options, rules)
     return result
@@ -217,9 +218,18 @@ def _fix(
         external=loaded.has_external_data,
         replaces=replaces,
         serialized=outcome.payload,
+        external_data=loaded.external,  # weights streamed from the old data files
     )
     report.written = True
-    remaining = check_model(outcome.model, rules, result.display, options=rule_options(settings))
+    # The fixed model's weights that were not rewritten still point at the old data
+    # files, which stay readable through the open files even once replaced.
+    remaining = check_model(
+        outcome.model,
+        rules,
+        result.display,
+        options=rule_options(settings),
+        external=loaded.external,
+    )
     remaining = applicable(remaining, settings, unsafe)
     # What was reported before and is gone now, whichever rule's fix removed it
     # (a duplicate Constant merged away no longer needs constant-node, say).

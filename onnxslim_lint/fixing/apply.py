@@ -15,6 +15,7 @@ import onnx
 
 from onnxslim_lint.errors import OnnxLintError
 from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
 
@@ -52,12 +53,18 @@ def apply_fixes(
     may_fix: Callable[[Finding], bool] = lambda finding: finding.safety is FixSafety.EXACT,
     path: str = "<model>",
     options: RuleOptions = DEFAULT_OPTIONS,
+    external: ExternalData | None = None,
 ) -> FixLoopResult:
-    """Fix a copy of ``model``; ``model`` itself is not changed."""
+    """Fix a copy of ``model``; ``model`` itself is not changed.
+
+    ``external`` holds the data files of a model loaded with its weights on disk:
+    the copy is then only the graph and the weights' headers, and rules read the
+    weights through views of those files.
+    """
     work = onnx.ModelProto()
     work.CopyFrom(model)
     result = FixLoopResult(work)
-    index = ModelIndex.build(work)
+    index = ModelIndex.build(work, external=external)
     for round_number in range(1, MAX_ROUNDS + 1):
         changed = False
         for rule in rules:
@@ -72,7 +79,7 @@ def apply_fixes(
                 if modified:
                     changed = True
                     result.fixed.append(finding)
-                    index = ModelIndex.build(work)
+                    index = ModelIndex.build(work, external=external)
                     # a fix that removes no item (stripping metadata) counts its finding
                     removed = _removed(before, _items(index))
                     result.applied[rule.code] += removed or finding.count

@@ -6,7 +6,11 @@ The pipeline (``--fix``, ``--diff``), ``onnxslim_lint.fix`` and ``Rule.run`` all
 1. the fix loop (:mod:`onnxslim_lint.fixing.apply`) fixes a copy until nothing changes;
 2. the gates, each run once: same interface, the full onnx checker, not larger;
 3. verification in onnxruntime (unless the settings turn it off): bit-exact for
-   exact fixes, within rtol/atol once a numeric fix is applied;
+   exact fixes, within rtol/atol once a numeric fix is applied. A small single-file
+   model goes to onnxruntime as its bytes; a model whose weights are still in data
+   files, or one of :data:`VERIFY_FROM_FILES_BYTES` or more, as files: the original
+   as loaded, the candidate written (streamed) into a private temporary folder
+   outside the user's folders, removed afterwards;
 4. when verification fails, the loop runs again without each applied rule in turn
    (numeric ones first) and the first result that passes every gate is kept,
    naming the rule left out.
@@ -17,6 +21,8 @@ no fixed model. The engine writes nothing: writing is the pipeline's stage.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,13 +35,23 @@ from onnxslim_lint.findings import Finding, FixSafety
 from onnxslim_lint.fixing.apply import FixLoopResult, apply_fixes
 from onnxslim_lint.fixing.gates import refusal
 from onnxslim_lint.fixing.verify import VerifyReport, verify_models
+from onnxslim_lint.model.external_data import ExternalData
+from onnxslim_lint.model.graphs import iter_tensors
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.load import LoadedModel
-from onnxslim_lint.model.write import serialized_size
+from onnxslim_lint.model.tensors import data_nbytes
+from onnxslim_lint.model.write import ModelWriteError, serialized_size, write_model
 from onnxslim_lint.results import FixReport, Verdict
 from onnxslim_lint.rules.base import DEFAULT_OPTIONS, Rule, RuleOptions
 
-__all__ = ["FixOutcome", "FixPolicy", "count_nodes", "fix_model"]
+__all__ = ["VERIFY_FROM_FILES_BYTES", "FixOutcome", "FixPolicy", "count_nodes", "fix_model"]
+
+#: A fixed model of this many bytes or more (data files included) is verified from
+#: files, not from its bytes (protobuf cannot serialize 2 GiB). Module level so
+#: tests can lower it.
+VERIFY_FROM_FILES_BYTES = 2**31 - 1
+# write_model's default size_threshold: smaller tensors are written inline.
+_WRITE_INLINE_BELOW = 1024
 
 #: Which findings the loop applies (the caller's choice: ``--fix`` applies exact
 #: fixes, numeric ones with ``--unsafe-fixes``; ``Rule.run`` applies its rule's).
@@ -76,13 +92,23 @@ class _Original:
     serialized: bytes | None  # its bytes for onnxruntime (None: serialize when needed)
     external: bool  # written with external data
     target: Path | None  # where the fixed model would be written (its data file's name)
+    file: Path | None = None  # the file it was loaded from (None: a model in memory)
+    data: ExternalData | None = None  # the data files of weights still on disk
 
     @classmethod
     def of(cls, subject: LoadedModel | onnx.ModelProto, target: Path | None) -> _Original:
         if isinstance(subject, LoadedModel):
             external = subject.has_external_data
             serialized = None if external else subject.file_bytes
-            return cls(subject.model, subject.total_size, serialized, external, target)
+            return cls(
+                subject.model,
+                subject.total_size,
+                serialized,
+                external,
+                target,
+                subject.path if _runs_from_its_file(subject) else None,
+                subject.external,
+            )
         payload = _serialize(subject)
         size = len(payload) if payload is not None else subject.ByteSize()
         return cls(subject, size, payload, False, target)
@@ -125,7 +151,9 @@ def fix_model(
     """
     started = time.perf_counter()
     original = _Original.of(subject, target)
-    loop = apply_fixes(original.model, rules, may_fix=policy, path=path, options=options)
+    loop = apply_fixes(
+        original.model, rules, may_fix=policy, path=path, options=options, external=original.data
+    )
     if not loop.changed:  # every fix found nothing left to do
         return FixOutcome()
     attempt = _judge(original, loop, verify, plan_only)
@@ -138,6 +166,7 @@ def fix_model(
                 may_fix=policy,
                 path=path,
                 options=options,
+                external=original.data,
             )
             if not retry.changed:
                 continue
@@ -169,7 +198,9 @@ def _judge(
     if payload is not None:
         size_after = len(payload)
     else:
-        size_after = serialized_size(fixed, external=original.external, target=original.target)
+        size_after = serialized_size(
+            fixed, external=original.external, target=original.target, external_data=original.data
+        )
     report = FixReport(
         nodes_before=count_nodes(original.model),
         nodes_after=count_nodes(fixed),
@@ -193,20 +224,83 @@ def _judge(
     elif plan_only:
         report.verdict = Verdict.PLANNED
     elif verify.enabled:
-        verdict = verify_models(
-            original.model,
-            fixed,
-            verify,
-            exact=loop.exact,
-            fixed_bytes=payload,
-            original_bytes=original.serialized,
-        )
+        verdict = _verify(original, loop, verify, payload, size_after)
         attempt.verification = verdict
         report.verdict = verdict.verdict
         report.max_diff = verdict.max_diff
         report.reason = verdict.reason
         attempt.refused = not verdict.passed
     return attempt
+
+
+def _verify(
+    original: _Original,
+    loop: FixLoopResult,
+    settings: VerifySettings,
+    payload: bytes | None,
+    size: int,
+) -> VerifyReport:
+    """Verify ``loop.model`` against the original, from bytes or from files (see the
+    module docstring); the temporary folder is removed whatever happens."""
+    fixed = loop.model
+    if payload is not None and original.data is None and size < VERIFY_FROM_FILES_BYTES:
+        return verify_models(
+            original.model,
+            fixed,
+            settings,
+            exact=loop.exact,
+            fixed_bytes=payload,
+            original_bytes=original.serialized,
+        )
+    folder: Path | None = None
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="onnxslim-lint-verify-"))
+        fixed_file = write_model(
+            fixed, folder / "fixed.onnx", external=original.external, external_data=original.data
+        ).model_path
+        original_file = None if original.serialized is not None else original.file
+        if original.serialized is None and original_file is None:
+            original_file = write_model(
+                original.model,
+                folder / "original.onnx",
+                external=original.external,
+                external_data=original.data,
+            ).model_path
+        return verify_models(
+            original.model,
+            fixed,
+            settings,
+            exact=loop.exact,
+            original_bytes=original.serialized,
+            original_file=original_file,
+            fixed_file=fixed_file,
+        )
+    except (OSError, ModelWriteError) as exc:
+        why = exc.reason if isinstance(exc, ModelWriteError) else exc.strerror or repr(exc)
+        reason = f"cannot write the models for onnxruntime to a temporary folder: {why}"
+        return VerifyReport(Verdict.COULD_NOT_VERIFY, 0.0, None, reason, settings.samples)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _runs_from_its_file(loaded: LoadedModel) -> bool:
+    """Can onnxruntime load the model from its own file, data files and all?
+
+    Not when a small tensor is external: onnxruntime's shape inference cannot read
+    an external constant (a Reshape's shape, say), so such a model is written
+    again for it, small tensors inline (as :func:`write_model` writes them).
+    """
+    if not loaded.has_external_data:
+        return True
+    if loaded.file_bytes is None:
+        return False
+    as_stored = onnx.ModelProto.FromString(loaded.file_bytes)  # the file: a few kB
+    return all(
+        (data_nbytes(tensor) or 0) >= _WRITE_INLINE_BELOW
+        for tensor, _ in iter_tensors(as_stored)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL
+    )
 
 
 def _retry_order(loop: FixLoopResult, rules: Sequence[Rule]) -> list[str]:

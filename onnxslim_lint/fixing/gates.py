@@ -4,6 +4,12 @@ Same interface (:func:`check_interface`), the full onnx checker
 (:func:`check_model_valid`) and not larger (:func:`check_not_larger`);
 :func:`refusal` runs all three in that order. Each answers None when the model
 passes, else the reason in one line.
+
+A model whose weights are still in their data files is checked without them
+(:func:`without_external_weights`): the checker would otherwise look for the data
+files relative to the working folder, and reading them in would hold every weight
+in memory once more. Their bytes were checked when the model was loaded
+(:mod:`onnxslim_lint.model.validate`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from collections.abc import Sequence
 import onnx
 from onnx import TensorProto
 
+from onnxslim_lint.model.tensors import data_nbytes
+
 __all__ = [
     "check_interface",
     "check_model_valid",
@@ -21,6 +29,7 @@ __all__ = [
     "first_line",
     "refusal",
     "type_text",
+    "without_external_weights",
 ]
 
 
@@ -61,10 +70,59 @@ def check_model_valid(model: onnx.ModelProto | bytes) -> str | None:
     """
     if not isinstance(model, (onnx.ModelProto, bytes)):
         raise TypeError(f"expected onnx.ModelProto or bytes, got {type(model).__name__}")
+    if isinstance(model, onnx.ModelProto):
+        problem = _external_length_problem(model)
+        if problem is not None:
+            return problem
+        model = without_external_weights(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # checker, shape inference and size errors alike
         return first_line(exc)
+    return None
+
+
+def without_external_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` itself when no main-graph initializer is external, else a copy in which
+    each external one is a typed graph input instead (an overridable one keeps the input
+    it has).
+
+    The structural checks and shape inference need a weight's type and dims, never
+    its values (small constants, whose values shape inference reads, are never left
+    external by the loader). The copy holds only the graph and the inline tensors.
+    """
+    graph = model.graph
+    if not any(t.data_location == TensorProto.EXTERNAL for t in graph.initializer):
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)  # headers only for the external weights
+    inputs = {value.name for value in graph.input}
+    kept = []
+    for tensor in copy.graph.initializer:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            kept.append(tensor)
+        elif tensor.name not in inputs:
+            copy.graph.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+            )
+    del copy.graph.initializer[:]
+    copy.graph.initializer.extend(kept)
+    return copy
+
+
+def _external_length_problem(model: onnx.ModelProto) -> str | None:
+    """A main-graph external weight whose stored length its type and dims do not
+    match (a fix changed its dims, say), as the checker's reason; else None."""
+    for tensor in model.graph.initializer:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        length = next((e.value for e in tensor.external_data if e.key == "length"), None)
+        needs = data_nbytes(tensor)
+        if length is not None and needs is not None and int(length) != needs:
+            return (
+                f"tensor {tensor.name!r} has {int(length):,} bytes of external data, "
+                f"its type and dims need {needs:,}"
+            )
     return None
 
 

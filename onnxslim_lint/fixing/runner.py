@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import ml_dtypes  # numpy has no bfloat16; onnx imports ml_dtypes anyway
@@ -38,15 +39,17 @@ def serialize(model: onnx.ModelProto) -> bytes | str:
 
 
 class Runner:
-    """One serialized model loaded in onnxruntime; raises what onnxruntime raises."""
+    """One model loaded in onnxruntime, from its bytes or from its file (with any
+    external data beside it); raises what onnxruntime raises."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, source: bytes | Path) -> None:
         # Imported here, not at the top: only a verification pays for onnxruntime.
         import onnxruntime as ort
 
         self._ort = ort
+        model = source if isinstance(source, bytes) else str(source)
         self._session = ort.InferenceSession(
-            data, _options(ort), providers=["CPUExecutionProvider"]
+            model, _options(ort), providers=["CPUExecutionProvider"]
         )
         self._bf16 = any(o.type == "tensor(bfloat16)" for o in self._session.get_outputs())
 

@@ -20,6 +20,7 @@ Model problems never raise; they become verdicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import onnx
@@ -65,6 +66,8 @@ def verify_models(
     exact: bool = False,
     fixed_bytes: bytes | None = None,
     original_bytes: bytes | None = None,
+    fixed_file: Path | None = None,
+    original_file: Path | None = None,
 ) -> VerifyReport:
     """Run both models in onnxruntime on the same seeded inputs and compare outputs.
 
@@ -72,7 +75,9 @@ def verify_models(
     verdict is ``failed``. Outputs that depend on a random op are compared by dtype
     and shape only. With ``exact`` finite floats must be bit-identical.
     ``fixed_bytes`` and ``original_bytes``, when given, are the models already
-    serialized.
+    serialized; ``fixed_file`` and ``original_file`` are files onnxruntime loads
+    the models from instead (with their external data: a model whose weights are
+    in data files is never serialized whole).
     """
     if not isinstance(settings, VerifySettings):
         raise TypeError(f"expected VerifySettings, got {type(settings).__name__}")
@@ -92,10 +97,10 @@ def verify_models(
     except CannotVerify as exc:
         return report(Verdict.COULD_NOT_VERIFY, str(exc))
 
-    original_data = serialize(original) if original_bytes is None else original_bytes
+    original_data = _source(original, original_bytes, original_file)
     if isinstance(original_data, str):
         return report(Verdict.COULD_NOT_VERIFY, f"original: {original_data}")
-    fixed_data = serialize(fixed) if fixed_bytes is None else fixed_bytes
+    fixed_data = _source(fixed, fixed_bytes, fixed_file)
     if isinstance(fixed_data, str):
         return report(Verdict.COULD_NOT_VERIFY, f"fixed model: {fixed_data}")
 
@@ -167,3 +172,11 @@ def verify_models(
     if shape_only:
         reason += f", {shape_only} random-dependent checked by dtype and shape only"
     return report(Verdict.PASSED, reason, max_diff)
+
+
+def _source(model: onnx.ModelProto, data: bytes | None, file: Path | None) -> bytes | Path | str:
+    """What onnxruntime loads a model from: its file, its bytes, or the model
+    serialized now (a str: why it cannot be)."""
+    if file is not None:
+        return file
+    return serialize(model) if data is None else data
