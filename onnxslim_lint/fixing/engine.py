@@ -256,7 +256,11 @@ def _verify(
     try:
         folder = Path(tempfile.mkdtemp(prefix="onnxslim-lint-verify-"))
         fixed_file = write_model(
-            fixed, folder / "fixed.onnx", external=original.external, external_data=original.data
+            fixed,
+            folder / "fixed.onnx",
+            external=original.external,
+            external_data=original.data,
+            durable=False,  # a scratch copy: never worth a flush to disk
         ).model_path
         original_file = None if original.serialized is not None else original.file
         if original.serialized is None and original_file is None:
@@ -265,6 +269,7 @@ def _verify(
                 folder / "original.onnx",
                 external=original.external,
                 external_data=original.data,
+                durable=False,
             ).model_path
         return verify_models(
             original.model,

@@ -88,6 +88,7 @@ def write_model(
     size_threshold: int = 1024,
     serialized: bytes | None = None,
     external_data: ExternalData | None = None,
+    durable: bool = True,
 ) -> WriteResult:
     """Write ``model`` to ``target`` atomically; see the module docstring.
 
@@ -101,6 +102,7 @@ def write_model(
     (``<name>.data``, ``<name>_data``, ``<name>.data.1``, ... whichever does not
     exist yet). ``replaces`` are the previous data files: deleted after success,
     except the new data file and anything outside the target's folder.
+    ``durable=False`` skips the fsyncs, for a scratch copy that is thrown away.
     """
     target = Path(target)
     folder = target.parent
@@ -114,13 +116,16 @@ def write_model(
     try:
         if layout.moved:
             data_path = folder / location
-            data_size = _write_file(data_path, _data_chunks(layout.moved), mode, temps)
+            chunks = _data_chunks(layout.moved)
+            data_size = _write_file(data_path, chunks, mode, temps, durable)
             created.append(data_path)
-            _fsync_dir(folder)
+            if durable:
+                _fsync_dir(folder)
         payload = _model_bytes(model, layout, serialized, target)
-        _write_file(target, [payload], mode, temps)
+        _write_file(target, [payload], mode, temps, durable)
         created.clear()
-        _fsync_dir(folder)
+        if durable:
+            _fsync_dir(folder)
     except OSError as exc:
         _cleanup(temps, created)
         reason = exc.strerror or type(exc).__name__
@@ -240,7 +245,11 @@ def _new_file_mode(target: Path) -> int:
 
 
 def _write_file(
-    final: Path, chunks: Iterable[bytes | memoryview], mode: int, temps: list[str]
+    final: Path,
+    chunks: Iterable[bytes | memoryview],
+    mode: int,
+    temps: list[str],
+    durable: bool = True,
 ) -> int:
     """Write chunks to a temp file next to ``final``, fsync, chmod, rename over it."""
     fd, temp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
@@ -251,7 +260,8 @@ def _write_file(
             handle.write(chunk)
             written += len(chunk)
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
     os.chmod(temp, mode)
     os.replace(temp, final)
     temps.remove(temp)
