@@ -9,8 +9,9 @@ The pipeline (``--fix``, ``--diff``), ``onnxslim_lint.fix`` and ``Rule.run`` all
    exact fixes, within rtol/atol once a numeric fix is applied. A small single-file
    model goes to onnxruntime as its bytes; a model whose weights are still in data
    files, or one of :data:`VERIFY_FROM_FILES_BYTES` or more, as files: the original
-   as loaded, the candidate written (streamed) into a private temporary folder
-   outside the user's folders, removed afterwards;
+   as loaded, the candidate in a private temporary folder outside the user's
+   folders (beside hard links of the original's data files, or streamed to its own),
+   removed afterwards;
 4. when verification fails, the loop runs again without each applied rule in turn
    (numeric ones first) and the first result that passes every gate is kept,
    naming the rule left out.
@@ -21,6 +22,7 @@ no fixed model. The engine writes nothing: writing is the pipeline's stage.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -255,13 +257,7 @@ def _verify(
     folder: Path | None = None
     try:
         folder = Path(tempfile.mkdtemp(prefix="onnxslim-lint-verify-"))
-        fixed_file = write_model(
-            fixed,
-            folder / "fixed.onnx",
-            external=original.external,
-            external_data=original.data,
-            durable=False,  # a scratch copy: never worth a flush to disk
-        ).model_path
+        fixed_file = _candidate_file(original, fixed, folder)
         original_file = None if original.serialized is not None else original.file
         if original.serialized is None and original_file is None:
             original_file = write_model(
@@ -287,6 +283,56 @@ def _verify(
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _candidate_file(original: _Original, fixed: onnx.ModelProto, folder: Path) -> Path:
+    """The fixed model as a file in ``folder``, for onnxruntime.
+
+    When the original runs from its own file, its data files are hard-linked into
+    ``folder`` and the fixed model (its graph and the weights' headers) is written
+    beside them as it is: its weights still point at those files, and nothing is
+    copied. Otherwise (another file system, no permission to link) it is written
+    with :func:`write_model`, its weights streamed to a new data file.
+    """
+    if original.file is not None and _link_data_files(original, fixed, folder):
+        payload = _serialize(fixed)
+        if payload is not None:
+            path = folder / "fixed.onnx"
+            path.write_bytes(payload)
+            return path
+    return write_model(
+        fixed,
+        folder / "fixed.onnx",
+        external=original.external,
+        external_data=original.data,
+        durable=False,  # a scratch copy: never worth a flush to disk
+    ).model_path
+
+
+def _link_data_files(original: _Original, fixed: onnx.ModelProto, folder: Path) -> bool:
+    """Hard-link each data file ``fixed`` refers to into ``folder`` under its location;
+    False when one is not a data file checked at load or cannot be linked."""
+    if original.file is None or original.data is None:
+        return False
+    checked = set(original.data.files)
+    locations = {
+        entry.value
+        for tensor, _ in iter_tensors(fixed)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    try:
+        for location in sorted(locations):
+            source = Path(os.path.realpath(original.file.parent / location))
+            if source not in checked or os.path.isabs(location) or ".." in Path(location).parts:
+                return False
+            link = folder / location
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, link)
+    except OSError:
+        return False
+    return True
 
 
 def _runs_from_its_file(loaded: LoadedModel) -> bool:

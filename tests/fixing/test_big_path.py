@@ -80,9 +80,17 @@ class Spy:
         monkeypatch.setattr(engine, "verify_models", spy)
 
 
-@pytest.mark.parametrize("small_external", [False, True], ids=["weights", "all-tensors"])
+def no_links(source: object, link: object) -> None:
+    raise OSError(18, "Invalid cross-device link")
+
+
+@pytest.mark.parametrize(
+    ("small_external", "can_link"),
+    [(False, True), (False, False), (True, True)],
+    ids=["linked", "no-hard-links", "all-tensors"],
+)
 def test_an_external_data_model_is_fixed_and_verified_from_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_external: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_external: bool, can_link: bool
 ) -> None:
     folder, cwd, out = tmp_path / "model", tmp_path / "cwd", tmp_path / "out"
     for made in (folder, cwd, out):
@@ -98,6 +106,8 @@ def test_an_external_data_model_is_fixed_and_verified_from_files(
     temps = temp_folders()
     monkeypatch.chdir(cwd)
     spy = Spy(monkeypatch)
+    if not can_link:  # another file system: the candidate gets its own data file
+        monkeypatch.setattr(engine.os, "link", no_links)
 
     result = process_file(path, Settings(), RunOptions(fix=True, output=out / "fixed.onnx"))
 
@@ -120,8 +130,10 @@ def test_an_external_data_model_is_fixed_and_verified_from_files(
             "original.onnx.data",
         ]
     else:
-        assert call["fixed_file_listing"] == ["fixed.onnx", "fixed.onnx.data"]
         assert original_file == path  # as loaded, its data file beside it
+        # Linked, the candidate points at a hard link of the original data file.
+        data_file = "big.data" if can_link else "fixed.onnx.data"
+        assert call["fixed_file_listing"] == sorted(["fixed.onnx", data_file])
     # Nothing left behind: not the private folder, nothing in the working folder
     # nor beside the model.
     assert temp_folders() == temps and not private.exists()
