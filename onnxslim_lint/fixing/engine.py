@@ -294,7 +294,7 @@ def _candidate_file(original: _Original, fixed: onnx.ModelProto, folder: Path) -
     copied. Otherwise (another file system, no permission to link) it is written
     with :func:`write_model`, its weights streamed to a new data file.
     """
-    if original.file is not None and _link_data_files(original, fixed, folder):
+    if _link_data_files(original, fixed, folder):
         payload = _serialize(fixed)
         if payload is not None:
             path = folder / "fixed.onnx"
