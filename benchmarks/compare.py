@@ -3,9 +3,9 @@
 Tools (each in its own child process, in a fresh temporary working directory):
 
     osl-fix         python -m onnxslim_lint check --fix          (default: verified)
-    osl-unsafe      python -m onnxslim_lint check --fix --unsafe-fixes
+    osl-unsafe      python -m onnxslim_lint check --fix --unsafe-fixes --extend-select OSL4
     osl-meta        python -m onnxslim_lint check --select OSL107 --fix (metadata strip only)
-    osl-unsafe-meta python -m onnxslim_lint check --fix --unsafe-fixes --extend-select OSL107
+    osl-unsafe-meta python -m onnxslim_lint check --fix --unsafe-fixes --extend-select OSL4,OSL107
     onnxslim        onnxslim IN OUT                               (pip install onnxslim)
     onnxsim         onnxsim IN OUT                                (pip install onnxsim)
     onnxoptimizer   onnxoptimizer.optimize(model)  default passes (pip install onnxoptimizer)
@@ -121,6 +121,8 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
             "check",
             "--fix",
             "--unsafe-fixes",
+            "--extend-select",
+            "OSL4",
             "--exit-zero",
             "--isolated",
             str(out),
@@ -159,7 +161,7 @@ def tool_cmd(tool: str, src: Path, out: Path) -> list[str] | None:
             "--fix",
             "--unsafe-fixes",
             "--extend-select",
-            "OSL107",
+            "OSL4,OSL107",
             "--exit-zero",
             "--isolated",
             str(out),

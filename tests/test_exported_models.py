@@ -110,3 +110,27 @@ def test_static_vit_attention_slims_to_its_core(tmp_path: Path) -> None:
         assert producers[softmax.input[0]].op_type == "MatMul"  # no mask Add left
     again = verify_models(original, fixed, exact=True)
     assert again.passed and again.max_diff == 0.0
+
+
+def test_fix_with_the_default_rules_ends_green(tmp_path: Path) -> None:
+    """The default rule set holds only what --fix can fix or a user can act on, so
+    --fix followed by a check of every shipped model passes (the pre-commit promise)."""
+    import subprocess
+    import sys
+
+    root = EXPORTED.parents[2]
+    models = [*sorted(EXPORTED.glob("*.onnx")), root / "examples" / "messy.onnx"]
+    for model in models:
+        shutil.copyfile(model, tmp_path / model.name)
+    # The exports' dynamic dims as the verification needs them (MANIFEST.json).
+    dims = {k: v for entry in MANIFEST.values() for k, v in entry["dims"].items()}
+    config = "verify.dims = {" + ", ".join(f"{k} = {v}" for k, v in dims.items()) + "}"
+    cli = [sys.executable, "-m", "onnxslim_lint", "--isolated", "--config", config]
+    fixed = subprocess.run(
+        [*cli, "--fix", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert fixed.stdout.count(": fixed: ") == len(models), fixed.stdout
+    assert "0 remaining" in fixed.stdout, fixed.stdout
+    again = subprocess.run([*cli, str(tmp_path)], capture_output=True, text=True, check=False)
+    assert (again.returncode, again.stdout.strip()) == (0, "All checks passed!"), again.stderr

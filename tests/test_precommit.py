@@ -191,6 +191,25 @@ def test_hook_stops_a_bloated_model_fixes_it_and_then_passes(user_repo: UserRepo
     assert user_repo.head_message() == "add model"
 
 
+def test_the_shipped_example_fails_then_fixes_then_passes_with_the_default_hook(
+    user_repo: UserRepo,
+) -> None:
+    """The README's example model through the documented hook and ``args: [--fix]``:
+    the default rule set has nothing --fix cannot fix, so the second commit passes."""
+    repo = user_repo.path
+    shutil.copyfile(ROOT / "examples" / "messy.onnx", repo / "messy.onnx")
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode != 0 and "Found 6 errors" in done.output, done.output
+    user_repo.configure(["--fix"])
+    _git(repo, "add", ".pre-commit-config.yaml")
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode != 0 and "files were modified by this hook" in done.output
+    assert "Found 6 errors (6 fixed, 0 remaining)." in done.output, done.output
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode == 0 and "Passed" in done.output, done.output
+    assert user_repo.head_message() == "add example"
+
+
 def test_hook_passes_a_clean_model(user_repo: UserRepo) -> None:
     ci_models.write(user_repo.path / "clean.onnx")
     done = user_repo.commit("clean model", "clean.onnx")

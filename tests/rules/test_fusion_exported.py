@@ -28,6 +28,8 @@ def test_cli_fix_unsafe_on_exported_models(tmp_path: Path) -> None:
             "--isolated",
             "--fix",
             "--unsafe-fixes",
+            "--extend-select",
+            "OSL4",  # the fusions are not enforced by default
             "--exit-zero",
             "--config",
             "verify.dims = {batch = 2, sequence = 8}",
