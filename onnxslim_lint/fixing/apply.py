@@ -15,7 +15,9 @@ import onnx
 
 from onnxslim_lint.errors import OnnxLintError
 from onnxslim_lint.findings import Finding, FixSafety
+from onnxslim_lint.model.annotations import repair_annotations
 from onnxslim_lint.model.external_data import ExternalData
+from onnxslim_lint.model.graphs import all_graphs
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
 
@@ -80,6 +82,7 @@ def apply_fixes(
                     changed = True
                     result.fixed.append(finding)
                     index = ModelIndex.build(work, external=external)
+                    _repair_annotations(index)
                     # a fix that removes no item (stripping metadata) counts its finding
                     removed = _removed(before, _items(index))
                     result.applied[rule.code] += removed or finding.count
@@ -88,6 +91,21 @@ def apply_fixes(
         if not changed:
             return result
     raise RuleError(f"{path}: fixes did not settle after {MAX_ROUNDS} rounds (please report)")
+
+
+def _repair_annotations(index: ModelIndex) -> None:
+    """Bring the model's ``value_info`` back in line with what its graph now computes.
+
+    A fix that changes a value (chain-merge giving an Unsqueeze a longer axes tensor)
+    or makes a shape inferable (a fold exposing an exporter's placeholder) leaves
+    annotations the full checker rejects, and that the next round's rules would read
+    (``ModelIndex.value_shape``). Shape inference ignores ``value_info``, so the
+    index's cached inference stays valid for the rules after the repair.
+    """
+    model = index.model
+    if not any(graph.value_info for graph in all_graphs(model.graph)):
+        return
+    repair_annotations(model, index.inferred_shapes())
 
 
 def _items(index: ModelIndex) -> tuple[int, ...]:
