@@ -311,7 +311,7 @@ def test_action_yml_is_valid_github_action_metadata() -> None:
     assert set(action["inputs"]) >= {"paths", "args", "base-ref", "changed-only", "sarif-file"}
     assert action["inputs"]["changed-only"]["default"] == "true"
     assert set(action["outputs"]) == {"findings", "removable-bytes", "size-change-bytes"}
-    assert "github.action_path" in str(action) or "GITHUB_ACTION_PATH" in str(action)
+    assert "GITHUB_ACTION_PATH" in str(action)
 
 
 def test_action_fails_a_pull_request_that_bloats_a_model(

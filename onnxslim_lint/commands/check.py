@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,8 +220,6 @@ def _run_info(files: tuple[str, ...], rules: tuple[str, ...]) -> RunInfo:
 def _bug_line(exc: BaseException) -> str:
     """One line for an unexpected exception; the traceback with ONNXSLIM_LINT_DEBUG=1."""
     if os.environ.get("ONNXSLIM_LINT_DEBUG"):
-        import traceback
-
         traceback.print_exception(exc, file=sys.stderr)
     text = " ".join(str(exc).split())[:300]
     return (

@@ -10,7 +10,7 @@ from onnxslim_lint.fixing.apply import apply_fixes
 from onnxslim_lint.fixing.verify import verify_models
 from onnxslim_lint.rules.tied_weight import TiedWeight
 
-GPT2_LEGACY = Path(__file__).resolve().parent / "models" / "exported" / "gpt2_legacy.onnx"
+GPT2_LEGACY = Path(__file__).resolve().parents[1] / "models" / "exported" / "gpt2_legacy.onnx"
 
 
 def test_tied_weight_verifies_bit_for_bit() -> None:
