@@ -21,19 +21,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, Location, format_bytes
+from onnxslim_lint.report.formatters._common import location_extras
 from onnxslim_lint.results import FileResult
 
 __all__ = ["render_diff", "would_fix_line"]
 
 
 def _location(loc: Location) -> str:
-    parts = [f"{loc.kind} {loc.name}"]
-    if loc.detail:
-        parts.append(loc.detail)
-    if loc.nbytes:
-        parts.append(format_bytes(loc.nbytes))
-    if loc.graph and loc.graph != "main":
-        parts.append(f"(in {loc.graph})")
+    parts = [f"{loc.kind} {loc.name}", *location_extras(loc)]
     return "-" + "  ".join(parts).replace("\n", "\\n").replace("\r", "\\r")
 
 

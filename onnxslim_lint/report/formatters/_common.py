@@ -8,11 +8,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from onnxslim_lint.findings import Finding, format_bytes
+from onnxslim_lint.findings import Finding, Location, format_bytes
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.registry import ALL_RULES
 
-__all__ = ["RuleInfo", "RunInfo", "repo_relative", "repository_root", "rule_info"]
+__all__ = [
+    "RuleInfo",
+    "RunInfo",
+    "location_extras",
+    "location_lines",
+    "repo_relative",
+    "repository_root",
+    "rule_info",
+]
 
 
 @dataclass(frozen=True)
@@ -75,18 +83,23 @@ def rule_info(finding: Finding) -> RuleInfo:
     return RuleInfo(finding.code, finding.name, finding.name, finding.name, finding.fixable)
 
 
+def location_extras(loc: Location) -> list[str]:
+    """What a location shows after its kind and name: detail, size, subgraph."""
+    extras = []
+    if loc.detail:
+        extras.append(loc.detail)
+    if loc.nbytes:
+        extras.append(format_bytes(loc.nbytes))
+    if loc.graph and loc.graph != "main":
+        extras.append(f"(in {loc.graph})")
+    return extras
+
+
 def location_lines(finding: Finding, limit: int = 10) -> list[str]:
     """One line per location (kind, name, detail, size, subgraph), at most ``limit``."""
-    lines = []
-    for loc in finding.locations[:limit]:
-        parts = [loc.kind, loc.name]
-        if loc.detail:
-            parts.append(loc.detail)
-        if loc.nbytes:
-            parts.append(format_bytes(loc.nbytes))
-        if loc.graph and loc.graph != "main":
-            parts.append(f"(in {loc.graph})")
-        lines.append(" ".join(parts))
+    lines = [
+        " ".join([loc.kind, loc.name, *location_extras(loc)]) for loc in finding.locations[:limit]
+    ]
     hidden = len(finding.locations) - limit
     if hidden > 0:
         lines.append(f"... and {hidden} more")
