@@ -140,27 +140,33 @@ WHISPER_MELS = 16
 WHISPER_SOURCE_POS = 32  # the encoder insists on 2 * max_source_positions input frames
 
 
+def _whisper_config(**extra: object) -> transformers.WhisperConfig:
+    """The tiny Whisper both wrappers build (the decoder adds ``use_cache=False``)."""
+    return transformers.WhisperConfig(
+        vocab_size=VOCAB,
+        num_mel_bins=WHISPER_MELS,
+        d_model=HIDDEN,
+        encoder_layers=LAYERS,
+        encoder_attention_heads=HEADS,
+        encoder_ffn_dim=2 * HIDDEN,
+        decoder_layers=LAYERS,
+        decoder_attention_heads=HEADS,
+        decoder_ffn_dim=2 * HIDDEN,
+        max_source_positions=WHISPER_SOURCE_POS,
+        max_target_positions=MAX_POS,
+        pad_token_id=VOCAB - 1,
+        bos_token_id=VOCAB - 1,
+        eos_token_id=VOCAB - 1,
+        decoder_start_token_id=VOCAB - 2,
+        begin_suppress_tokens=None,
+        **extra,
+    )
+
+
 class WhisperEncoderWrapper(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        cfg = transformers.WhisperConfig(
-            vocab_size=VOCAB,
-            num_mel_bins=WHISPER_MELS,
-            d_model=HIDDEN,
-            encoder_layers=LAYERS,
-            encoder_attention_heads=HEADS,
-            encoder_ffn_dim=2 * HIDDEN,
-            decoder_layers=LAYERS,
-            decoder_attention_heads=HEADS,
-            decoder_ffn_dim=2 * HIDDEN,
-            max_source_positions=WHISPER_SOURCE_POS,
-            max_target_positions=MAX_POS,
-            pad_token_id=VOCAB - 1,
-            bos_token_id=VOCAB - 1,
-            eos_token_id=VOCAB - 1,
-            decoder_start_token_id=VOCAB - 2,
-            begin_suppress_tokens=None,
-        )
+        cfg = _whisper_config()
         self.encoder = transformers.WhisperModel(cfg).get_encoder()
 
     def forward(self, input_features):
@@ -173,25 +179,7 @@ class WhisperDecoderWrapper(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        cfg = transformers.WhisperConfig(
-            vocab_size=VOCAB,
-            num_mel_bins=WHISPER_MELS,
-            d_model=HIDDEN,
-            encoder_layers=LAYERS,
-            encoder_attention_heads=HEADS,
-            encoder_ffn_dim=2 * HIDDEN,
-            decoder_layers=LAYERS,
-            decoder_attention_heads=HEADS,
-            decoder_ffn_dim=2 * HIDDEN,
-            max_source_positions=WHISPER_SOURCE_POS,
-            max_target_positions=MAX_POS,
-            pad_token_id=VOCAB - 1,
-            bos_token_id=VOCAB - 1,
-            eos_token_id=VOCAB - 1,
-            decoder_start_token_id=VOCAB - 2,
-            begin_suppress_tokens=None,
-            use_cache=False,
-        )
+        cfg = _whisper_config(use_cache=False)
         self.decoder = transformers.WhisperModel(cfg).get_decoder()
 
     def forward(self, input_ids, encoder_hidden_states):
