@@ -55,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from check_speed import model_bytes, run_measured  # noqa: E402
-from compare import op_diff  # noqa: E402
+from compare import ONNXOPT, op_diff, verify  # noqa: E402
 
 REPO = HERE.parent
 LIST = HERE / "trained_models.json"
@@ -65,18 +65,6 @@ OURS = ["osl-fix", "osl-unsafe"]
 PEERS = ["onnxslim", "onnxsim", "onnxoptimizer", "polygraphy"]
 PY = sys.executable
 MAX_BYTES = 300_000_000
-
-ONNXOPT = r"""
-import sys, onnx, onnxoptimizer
-onnx.save(onnxoptimizer.optimize(onnx.load(sys.argv[1])), sys.argv[2])
-"""
-
-VERIFY = r"""
-import json, sys, onnxslim_lint
-r = onnxslim_lint.verify(sys.argv[1], sys.argv[2], n_samples=3)
-print("RESULT " + json.dumps({"verdict": r.verdict, "max_diff": r.max_diff,
-                              "output": r.output, "reason": r.reason}))
-"""
 
 STATS = r"""
 import collections, json, sys, onnx
@@ -246,17 +234,6 @@ def tool_cmd(tool: str, peers_py: str, src: Path, out: Path) -> list[str]:
             str(out),
         ],
     }[tool]
-
-
-def verify(original: Path, result: Path, timeout: float) -> dict:
-    try:
-        _, _rss, out, rc = run_measured([PY, "-c", VERIFY, str(original), str(result)], timeout)
-    except subprocess.TimeoutExpired:
-        return {"verdict": "timeout"}
-    res = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-    if rc != 0 or not res:
-        return {"verdict": "error", "reason": out[-400:]}
-    return json.loads(res[-1][7:])
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
