@@ -65,3 +65,25 @@ def lfs_pointer(path: Path, size: int) -> Path:
         "version https://git-lfs.github.com/spec/v1\noid sha256:" + "ab" * 32 + f"\nsize {size}\n"
     )
     return path
+
+
+def matmul_chain(weights: list[np.ndarray], unused_shape: tuple[int, ...]) -> onnx.ModelProto:
+    """The big-model shape in miniature: ``x`` through one MatMul per weight, a large
+    unused weight of another shape, and a small Reshape shape constant at the end."""
+    side = weights[0].shape[0]
+    nodes, initializers, value = [], [], "x"
+    for i, weight in enumerate(weights):
+        initializers.append(numpy_helper.from_array(weight, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [value, f"w{i}"], [f"h{i}"]))
+        value = f"h{i}"
+    initializers.append(numpy_helper.from_array(np.ones(unused_shape, np.float32), "unused"))
+    initializers.append(numpy_helper.from_array(np.array([1, -1], np.int64), "shape"))
+    nodes.append(helper.make_node("Reshape", [value, "shape"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, side])],
+        initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

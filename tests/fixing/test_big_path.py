@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ci_models
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
 from onnxslim_lint.config import Settings
 from onnxslim_lint.fixing import engine, verify
@@ -39,22 +40,7 @@ def weights() -> list[np.ndarray]:
 
 def model() -> onnx.ModelProto:
     """MatMuls, one weight stored twice, a large unused weight, a small Reshape shape."""
-    nodes, initializers, value = [], [], "x"
-    for i, weight in enumerate(weights()):
-        initializers.append(numpy_helper.from_array(weight, f"w{i}"))
-        nodes.append(helper.make_node("MatMul", [value, f"w{i}"], [f"h{i}"]))
-        value = f"h{i}"
-    initializers.append(numpy_helper.from_array(np.ones((512, 1024), np.float32), "unused"))
-    initializers.append(numpy_helper.from_array(np.array([1, -1], np.int64), "shape"))
-    nodes.append(helper.make_node("Reshape", [value, "shape"], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "big",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, SIDE])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, SIDE])],
-        initializers,
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return ci_models.matmul_chain(weights(), (512, 1024))
 
 
 def temp_folders() -> set[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import ci_models
 import numpy as np
 import onnx
 import pytest
@@ -53,23 +54,7 @@ def big_model(folder: Path) -> Path:
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal((SIDE, SIDE)).astype(np.float32) for _ in range(LAYERS)]
     weights.append(weights[0].copy())  # the duplicate
-    nodes, initializers = [], []
-    value = "x"
-    for i, weight in enumerate(weights):
-        initializers.append(numpy_helper.from_array(weight, f"w{i}"))
-        nodes.append(helper.make_node("MatMul", [value, f"w{i}"], [f"h{i}"]))
-        value = f"h{i}"
-    initializers.append(numpy_helper.from_array(np.ones(UNUSED, np.float32), "unused"))
-    initializers.append(numpy_helper.from_array(np.array([1, -1], np.int64), "shape"))
-    nodes.append(helper.make_node("Reshape", [value, "shape"], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "big",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, SIDE])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, SIDE])],
-        initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = ci_models.matmul_chain(weights, UNUSED)
     path = folder / "big.onnx"
     onnx.save(model, path, save_as_external_data=True, location="big.data", size_threshold=0)
     return path
