@@ -38,6 +38,7 @@ __all__ = [
     "BudgetSettings",
     "Limits",
     "Settings",
+    "VerifyOverride",
     "VerifySettings",
     "apply_overrides",
     "budget_settings",
@@ -45,6 +46,7 @@ __all__ = [
     "load_settings",
     "parse_config_override",
     "settings_for",
+    "verify_settings_for",
 ]
 
 TOOL_NAME = "onnxslim-lint"
@@ -98,13 +100,55 @@ class _FrozenMap(Mapping[Any, Any]):
 
 
 @dataclass(frozen=True)
+class VerifyOverride:
+    """One ``[[verify.overrides]]`` entry: the verify settings it changes for the
+    models matching one of ``files`` (globs, as ``per-file-ignores`` takes them).
+
+    ``changes`` holds VerifySettings field names; ``dims``, ``shapes`` and ``values``
+    are merged into the ones already in force, every other key replaces.
+    """
+
+    files: tuple[str, ...]
+    changes: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        frozen = {
+            name: _FrozenMap(_freeze_items(value)) if isinstance(value, Mapping) else value
+            for name, value in self.changes.items()
+        }
+        object.__setattr__(self, "files", tuple(self.files))
+        object.__setattr__(self, "changes", _FrozenMap(frozen))
+
+
+def _freeze_items(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A parsed sub-table's items as hashable data (arrays become nested tuples)."""
+    return {
+        key: _frozen_value(value) if isinstance(value, (list, tuple)) else value
+        for key, value in mapping.items()
+    }
+
+
+#: Mapping fields an override merges into instead of replacing.
+_MERGED_VERIFY_FIELDS = ("dims", "shapes", "values")
+
+
+@dataclass(frozen=True)
 class VerifySettings:
     """How fixes are checked with onnxruntime (the ``verify`` sub-table): how inputs
-    are generated and outputs compared.
+    are generated and outputs compared, and the limits of the onnxruntime run.
 
     ``dims`` gives values to symbolic dims by ``dim_param`` name, ``shapes`` gives
     full shapes by graph input name (it wins over ``dims``); any other dynamic dim
-    is ``default_dim``. Both mappings are copied into read-only, hashable maps.
+    is ``default_dim``. ``values`` fixes an input's values (a number fills it, an
+    array is the tensor). ``inputs`` names sample inputs (a ``.npz`` or ``.npy``
+    file, or a folder of ``test_data_set_*`` / ``.npz`` files) used instead of
+    generated ones. ``custom_op_libraries`` are loaded into every session.
+    ``timeout`` (seconds) and ``memory_limit`` (bytes) bound the onnxruntime child
+    process; ``None`` sizes them from the model.
+    ``max_input_size`` caps the bytes of one sample's generated inputs.
+    ``overrides`` apply per file (:func:`verify_settings_for`). Paths are absolute
+    once loaded from a file (relative ones are taken from the config file's
+    folder). Mappings are copied into read-only, hashable maps.
     ``enabled = false`` turns verification off, as ``--no-verify`` does.
     """
 
@@ -114,8 +158,15 @@ class VerifySettings:
     atol: float = 1e-5
     dims: Mapping[str, int] = field(default_factory=dict)
     shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
     default_dim: int = 2
     enabled: bool = True
+    inputs: str | None = None
+    custom_op_libraries: tuple[str, ...] = ()
+    timeout: float | None = None
+    memory_limit: int | None = None
+    max_input_size: int = 512 * 1024 * 1024
+    overrides: tuple[VerifyOverride, ...] = ()
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -124,6 +175,12 @@ class VerifySettings:
             raise ValueError(f"rtol and atol must be >= 0, got {self.rtol}, {self.atol}")
         if self.default_dim < 0:
             raise ValueError(f"default_dim must be >= 0, got {self.default_dim}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        if self.memory_limit is not None and self.memory_limit <= 0:
+            raise ValueError(f"memory_limit must be > 0 bytes, got {self.memory_limit}")
+        if self.max_input_size <= 0:
+            raise ValueError(f"max_input_size must be > 0 bytes, got {self.max_input_size}")
         dims = {str(k): int(v) for k, v in self.dims.items()}
         shapes = {str(k): tuple(int(d) for d in v) for k, v in self.shapes.items()}
         for name, value in dims.items():
@@ -132,8 +189,37 @@ class VerifySettings:
         for name, shape in shapes.items():
             if any(d < 0 for d in shape):
                 raise ValueError(f"shapes[{name!r}] must not be negative, got {shape}")
+        values = {str(k): _frozen_value(v) for k, v in self.values.items()}
         object.__setattr__(self, "dims", _FrozenMap(dims))
         object.__setattr__(self, "shapes", _FrozenMap(shapes))
+        object.__setattr__(self, "values", _FrozenMap(values))
+        object.__setattr__(self, "custom_op_libraries", tuple(self.custom_op_libraries))
+        object.__setattr__(self, "overrides", tuple(self.overrides))
+
+
+def _frozen_value(value: Any) -> Any:
+    """A configured input value as hashable data: a number, or nested tuples."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen_value(item) for item in value)
+    if isinstance(value, (bool, int, float)):
+        return value
+    raise ValueError(f"an input value must be a number or an array of numbers, got {value!r}")
+
+
+def verify_settings_for(verify: VerifySettings, matches: Callable[[str], bool]) -> VerifySettings:
+    """``verify`` with every override whose ``files`` glob ``matches`` applied, in
+    file order (a later one wins); ``dims``, ``shapes`` and ``values`` merge."""
+    changes: dict[str, Any] = {}
+    for override in verify.overrides:
+        if not any(matches(glob) for glob in override.files):
+            continue
+        for name, value in override.changes.items():
+            if name in _MERGED_VERIFY_FIELDS:
+                base = changes.get(name, getattr(verify, name))
+                changes[name] = {**base, **value}
+            else:
+                changes[name] = value
+    return dataclasses.replace(verify, **changes) if changes else verify
 
 
 @dataclass(frozen=True)
@@ -225,9 +311,15 @@ def find_config_file(start: Path) -> Path | None:
 class _Source:
     """Where a table came from, for error messages."""
 
-    def __init__(self, display: str, prefix: str) -> None:
+    def __init__(self, display: str, prefix: str, base: Path | None = None) -> None:
         self.display = display
         self.prefix = prefix  # "tool.onnxslim-lint", or "" for a standalone file / --config
+        self.base = base  # relative paths in the table are taken from here (None: cwd)
+
+    def path(self, text: str) -> str:
+        """``text`` as an absolute path, relative ones taken from the table's folder."""
+        path = Path(text).expanduser()
+        return str(path if path.is_absolute() else (self.base or Path.cwd()) / path)
 
     def where(self, section: str = "") -> str:
         name = ".".join(part for part in (self.prefix, section) if part)
@@ -361,6 +453,47 @@ def _parse_shapes(
     return MappingProxyType(shapes)
 
 
+def _parse_values(key: str, value: object, src: _Source, section: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _wrong(key, "a table of input name = number or array", value, src, section)
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if not _is_numeric_array(item):
+            raise _wrong(f"{key}.{name}", "a number or an array of numbers", item, src, section)
+        out[name] = item
+    return MappingProxyType(out)
+
+
+def _is_numeric_array(value: object) -> bool:
+    if isinstance(value, list):
+        return all(_is_numeric_array(item) for item in value)
+    return isinstance(value, (bool, int, float))
+
+
+def _path(key: str, value: object, src: _Source, section: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _wrong(key, "a path (a non-empty string)", value, src, section)
+    return src.path(value)
+
+
+def _paths(key: str, value: object, src: _Source, section: str) -> tuple[str, ...]:
+    items = _str_list(key, value, src, section)
+    return tuple(_path(key, item, src, section) for item in items)
+
+
+def _seconds(key: str, value: object, src: _Source, section: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise _wrong(key, "a number of seconds > 0", value, src, section)
+    return float(value)
+
+
+def _positive_size(key: str, value: object, src: _Source, section: str) -> int:
+    size = _size(key, value, src, section)
+    if size <= 0:
+        raise _wrong(key, f"{SIZE_HELP}, above zero", value, src, section)
+    return size
+
+
 _VERIFY_KEYS: dict[str, _Parser] = {
     "samples": lambda k, v, s, sec: _int(k, v, s, sec, minimum=1),
     # numpy seeds must be non-negative.
@@ -369,19 +502,56 @@ _VERIFY_KEYS: dict[str, _Parser] = {
     "atol": _tolerance,
     "dims": _parse_dims,
     "shapes": _parse_shapes,
+    "values": _parse_values,
+    "inputs": _path,
+    "custom-op-libraries": _paths,
+    "timeout": _seconds,
+    "memory-limit": _positive_size,
+    "max-input-size": _positive_size,
     "enabled": _bool,
 }
+
+
+def _parse_verify_keys(
+    table: Mapping[str, Any], src: _Source, section: str, allowed: list[str]
+) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, item in table.items():
+        parser = _VERIFY_KEYS.get(key)
+        if parser is None:
+            raise _unknown_key(key, allowed, src, section)
+        parsed[key.replace("-", "_")] = parser(key, item, src, section)
+    return parsed
+
+
+def _parse_overrides(value: object, src: _Source) -> tuple[VerifyOverride, ...]:
+    expected = 'an array of tables like { files = ["models/vad.onnx"], values = { sr = 16000 } }'
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _wrong("overrides", expected, value, src, "verify")
+    overrides = []
+    for number, table in enumerate(value, 1):
+        section = f"verify.overrides] [entry {number}"
+        if "files" not in table:
+            raise src.error(
+                f"'files' is missing{src.where(section)}: "
+                "each override names the models it applies to"
+            )
+        files = _str_list("files", table["files"], src, section)
+        if not files:
+            raise _wrong("files", "a non-empty array of globs", table["files"], src, section)
+        rest = {key: item for key, item in table.items() if key != "files"}
+        changes = _parse_verify_keys(rest, src, section, ["files", *_VERIFY_KEYS])
+        overrides.append(VerifyOverride(files, _FrozenMap(changes)))
+    return tuple(overrides)
 
 
 def _parse_verify(value: object, src: _Source) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _wrong("verify", "a table", value, src, "")
-    parsed: dict[str, Any] = {}
-    for key, item in value.items():
-        parser = _VERIFY_KEYS.get(key)
-        if parser is None:
-            raise _unknown_key(key, list(_VERIFY_KEYS), src, "verify")
-        parsed[key] = parser(key, item, src, "verify")
+    rest = {key: item for key, item in value.items() if key != "overrides"}
+    parsed = _parse_verify_keys(rest, src, "verify", [*_VERIFY_KEYS, "overrides"])
+    if "overrides" in value:
+        parsed["overrides"] = _parse_overrides(value["overrides"], src)
     return parsed
 
 
@@ -501,7 +671,7 @@ def _file_source(path: Path) -> _Source:
     """A config file as messages name it; a ``pyproject.toml``'s keys are under
     ``[tool.onnxslim-lint]``."""
     prefix = f"tool.{TOOL_NAME}" if path.name == "pyproject.toml" else ""
-    return _Source(_display(path), prefix)
+    return _Source(_display(path), prefix, path.absolute().parent)
 
 
 def load_settings(path: Path | None) -> Settings:
