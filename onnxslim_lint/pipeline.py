@@ -19,7 +19,7 @@ from pathlib import Path
 import onnx
 
 from onnxslim_lint.budget import Budget, budget_findings, measure
-from onnxslim_lint.config import Settings
+from onnxslim_lint.config import Settings, verify_settings_for
 from onnxslim_lint.datafiles import models_using
 from onnxslim_lint.discover import matches_any
 from onnxslim_lint.errors import ModelReadError
@@ -188,7 +188,11 @@ def _fix(
             _copy_unchanged(loaded, options.output)
         return
     target = options.output or loaded.path
-    verify = settings.verify if options.verify else replace(settings.verify, enabled=False)
+    verify = verify_settings_for(
+        settings.verify, lambda glob: matches_any(loaded.path, [glob], settings.root)
+    )
+    if not options.verify:
+        verify = replace(verify, enabled=False)
     outcome = fix_model(
         loaded,
         rules,
