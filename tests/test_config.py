@@ -14,6 +14,7 @@ from onnxslim_lint.config import (
     load_settings,
     parse_config_override,
     settings_for,
+    verify_settings_for,
 )
 from onnxslim_lint.errors import ConfigError, UsageError
 
@@ -348,3 +349,63 @@ def test_inline_config_override_is_validated(text: str, fragment: str) -> None:
         parse_config_override(text)
     assert fragment in str(info.value)
     assert "--config" in str(info.value)
+
+
+# --------------------------------------------------------------------------- verify overrides
+
+_OVERRIDES = """
+[tool.onnxslim-lint.verify]
+dims = { batch = 1 }
+timeout = 90
+[[tool.onnxslim-lint.verify.overrides]]
+files = ["models/vad*.onnx"]
+values = { sr = 16000, state = [[0.0, 0.5]] }
+dims = { samples = 512 }
+inputs = "data/vad.npz"
+custom-op-libraries = ["libs/libcustom.so"]
+memory-limit = "3 GB"
+[[tool.onnxslim-lint.verify.overrides]]
+files = ["**/vad_v5.onnx"]
+rtol = 1e-3
+values = { sr = 8000 }
+"""
+
+
+def test_verify_overrides_apply_by_glob_in_file_order(tmp_path: Path) -> None:
+    pyproject(tmp_path, _OVERRIDES)
+    verify = settings_for(tmp_path).verify
+    assert len(verify.overrides) == 2 and verify.timeout == 90.0
+    v5 = verify_settings_for(verify, lambda glob: glob in ("models/vad*.onnx", "**/vad_v5.onnx"))
+    assert dict(v5.dims) == {"batch": 1, "samples": 512}  # merged
+    assert dict(v5.values) == {"sr": 8000, "state": ((0.0, 0.5),)}  # merged, later wins
+    assert v5.rtol == 1e-3 and v5.memory_limit == 3_000_000_000
+    assert v5.inputs == str(tmp_path / "data" / "vad.npz")  # from the config's folder
+    assert v5.custom_op_libraries == (str(tmp_path / "libs" / "libcustom.so"),)
+    other = verify_settings_for(verify, lambda glob: False)
+    assert other == verify and dict(other.values) == {}
+    hash(v5)  # settings stay hashable with arrays in them
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            'files = ["a.onnx"]\nsampels = 2\n',
+            "'sampels' in [tool.onnxslim-lint.verify.overrides] [entry 1] "
+            "(did you mean 'samples'?)",
+        ),
+        (
+            "values = { sr = 1 }\n",
+            "'files' is missing in [tool.onnxslim-lint.verify.overrides] [entry 1]",
+        ),
+        ('files = ["a.onnx"]\nvalues = { sr = "16k" }\n', "values.sr"),
+        ('files = ["a.onnx"]\ntimeout = 0\n', "a number of seconds > 0"),
+        ("files = []\n", "a non-empty array of globs"),
+    ],
+)
+def test_bad_verify_overrides_are_named(tmp_path: Path, entry: str, expected: str) -> None:
+    pyproject(tmp_path, "[[tool.onnxslim-lint.verify.overrides]]\n" + entry)
+    with pytest.raises(ConfigError) as info:
+        settings_for(tmp_path)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)

@@ -96,6 +96,7 @@ class _Original:
     target: Path | None  # where the fixed model would be written (its data file's name)
     file: Path | None = None  # the file it was loaded from (None: a model in memory)
     data: ExternalData | None = None  # the data files of weights still on disk
+    source: Path | None = None  # the user's file (test data beside it is used to verify)
 
     @classmethod
     def of(cls, subject: LoadedModel | onnx.ModelProto, target: Path | None) -> _Original:
@@ -110,6 +111,7 @@ class _Original:
                 target,
                 subject.path if _runs_from_its_file(subject) else None,
                 subject.external,
+                subject.path,
             )
         payload = _serialize(subject)
         size = len(payload) if payload is not None else subject.ByteSize()
@@ -253,6 +255,8 @@ def _verify(
             exact=loop.exact,
             fixed_bytes=payload,
             original_bytes=original.serialized,
+            model_path=original.source,
+            model_size=original.size,
         )
     folder: Path | None = None
     try:
@@ -275,6 +279,8 @@ def _verify(
             original_bytes=original.serialized,
             original_file=original_file,
             fixed_file=fixed_file,
+            model_path=original.source,
+            model_size=original.size,
         )
     except (OSError, ModelWriteError) as exc:
         why = exc.reason if isinstance(exc, ModelWriteError) else exc.strerror or repr(exc)

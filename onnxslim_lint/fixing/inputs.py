@@ -10,7 +10,9 @@ same feed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import product
+from typing import Any
 
 import ml_dtypes  # numpy has no bfloat16; onnx imports ml_dtypes anyway
 import numpy as np
@@ -23,7 +25,16 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.graphs import all_graphs, all_nodes
 from onnxslim_lint.model.shapes import ShapeInfo, infer_shapes, is_static
 
-__all__ = ["CannotVerify", "InputSpec", "feeds", "generate_inputs", "plan_inputs"]
+__all__ = [
+    "CannotVerify",
+    "InputPlan",
+    "InputSpec",
+    "alternative_plans",
+    "fed_inputs",
+    "feeds",
+    "generate_inputs",
+    "plan_inputs",
+]
 
 # Integer inputs that do not feed an index are drawn from [0, _SMALL_INT_HIGH):
 # such inputs are usually attention masks (0/1), token type ids, lengths or
@@ -75,9 +86,31 @@ class InputSpec:
     elem_type: int
     shape: tuple[int, ...]
     int_high: int  # exclusive upper bound for integer inputs
+    value: Any = None  # configured values: a number filling the shape, or nested tuples
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes one draw of this input takes (a string counts as 8)."""
+        count = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        if self.elem_type in (TensorProto.STRING, TensorProto.BFLOAT16):
+            return count * (8 if self.elem_type == TensorProto.STRING else 2)
+        return count * np.dtype(_NUMPY_TYPES[self.elem_type]).itemsize
 
 
-def _fed_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+@dataclass(frozen=True)
+class InputPlan:
+    """The specs of every fed input for one try; ``note`` says how it differs from
+    the configured plan (empty for the configured plan itself)."""
+
+    specs: tuple[InputSpec, ...]
+    note: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(spec.nbytes for spec in self.specs)
+
+
+def fed_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """Graph inputs that are fed.
 
     An input that is also an initializer is an overridable default; it is not fed, so
@@ -91,7 +124,7 @@ def plan_inputs(model: onnx.ModelProto, settings: VerifySettings) -> list[InputS
     """Shapes and value ranges of every fed input; raises CannotVerify."""
     shapes: dict[str, tuple[int, ...]] = {}
     params: dict[str, int] = dict(settings.dims)
-    fed = _fed_inputs(model)
+    fed = fed_inputs(model)
     for vi in fed:
         if vi.type.WhichOneof("value") != "tensor_type":
             raise CannotVerify(
@@ -105,7 +138,15 @@ def plan_inputs(model: onnx.ModelProto, settings: VerifySettings) -> list[InputS
                 "which verify cannot generate"
             )
         declared = list(tt.shape.dim) if tt.HasField("shape") else None
-        if vi.name in settings.shapes:
+        configured = settings.values.get(vi.name)
+        if isinstance(configured, tuple):  # an array: its own shape
+            shape = np.shape(np.array(configured))
+            if declared is not None and len(declared) != len(shape):
+                raise CannotVerify(
+                    f"configured values for input {vi.name!r} have rank {len(shape)}, "
+                    f"but the input has rank {len(declared)}"
+                )
+        elif vi.name in settings.shapes:
             shape = tuple(settings.shapes[vi.name])
             if declared is not None and len(declared) != len(shape):
                 raise CannotVerify(
@@ -130,7 +171,18 @@ def plan_inputs(model: onnx.ModelProto, settings: VerifySettings) -> list[InputS
             high = max(1, bounds[vi.name])
         if elem in _NUMPY_TYPES and np.issubdtype(_NUMPY_TYPES[elem], np.integer):
             high = min(high, int(np.iinfo(_NUMPY_TYPES[elem]).max) + 1)
-        specs.append(InputSpec(vi.name, elem, shapes[vi.name], high))
+        value = settings.values.get(vi.name)
+        if value is not None and elem == TensorProto.STRING:
+            raise CannotVerify(f"input {vi.name!r} is a string tensor: set no numeric values")
+        specs.append(InputSpec(vi.name, elem, shapes[vi.name], high, value))
+    plan = InputPlan(tuple(specs))
+    if plan.nbytes > settings.max_input_size:
+        shapes_text = ", ".join(f"{s.name!r} {list(s.shape)}" for s in specs)
+        raise CannotVerify(
+            f"generated inputs of {plan.nbytes} bytes ({shapes_text}) are over "
+            f"verify.max-input-size ({settings.max_input_size} bytes); configure smaller "
+            "dims or shapes"
+        )
     return specs
 
 
@@ -278,6 +330,15 @@ class _ShapeLookup:
 
 def _draw(spec: InputSpec, rng: np.random.Generator) -> np.ndarray:
     shape = spec.shape
+    if spec.value is not None:
+        dtype = (
+            ml_dtypes.bfloat16
+            if spec.elem_type == TensorProto.BFLOAT16
+            else _NUMPY_TYPES[spec.elem_type]
+        )
+        if isinstance(spec.value, tuple):
+            return np.array(spec.value).astype(dtype)
+        return np.full(shape, spec.value).astype(dtype)
     if spec.elem_type == TensorProto.STRING:
         lengths = rng.integers(0, 6, size=shape)
         out = np.empty(shape, dtype=object)
@@ -318,3 +379,151 @@ def generate_inputs(
 def feeds(specs: Sequence[InputSpec], seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {spec.name: _draw(spec, rng) for spec in specs}
+
+
+# Sizes tried for dynamic dims when the original does not run on the configured
+# ones: powers of two and the image sizes detectors are exported for (multiples of
+# 32 pass every stride), then audio frame sizes.
+_DIM_LADDER = (16, 32, 64, 128, 224, 256, 320, 512, 640, 1024)
+# Tries at most, the configured plan included: each is one run of the original.
+_MAX_PLANS = 24
+_COMPARISONS = frozenset({"Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"})
+
+
+def alternative_plans(
+    model: onnx.ModelProto, settings: VerifySettings, specs: Sequence[InputSpec]
+) -> list[InputPlan]:
+    """Other plans to try, in order, when the original does not run on ``specs``.
+
+    Dynamic dims that the settings leave open get larger sizes (a leading dim of a
+    rank >= 2 input, the batch, stays 1), and scalar inputs the graph compares with
+    a constant (a sample rate checked by an If, a mode flag) take those constants.
+    Plans over ``max_input_size`` are skipped.
+    """
+    open_dims = _open_dims(model, settings)
+    candidates = _compared_constants(model, settings, specs)
+    value_sets: list[dict[str, Any]] = [{}]
+    names = sorted(candidates)
+    for combo in product(*(candidates[name] for name in names)):
+        value_sets.append(dict(zip(names, combo, strict=True)))
+        if len(value_sets) > 4:
+            break
+    plans: list[InputPlan] = []
+    sizes: list[int | None] = [None, *_DIM_LADDER] if open_dims else [None]
+    for size in sizes:
+        for values in value_sets:
+            if not values and size is None:
+                continue  # the configured plan itself
+            plan = _variant(specs, open_dims, size, values)
+            if plan.nbytes <= settings.max_input_size:
+                plans.append(plan)
+            if len(plans) >= _MAX_PLANS - 1:
+                return plans
+    return plans
+
+
+def _open_dims(model: onnx.ModelProto, settings: VerifySettings) -> dict[str, list[int]]:
+    """Per fed input (not given a shape or values), the axes whose size nothing fixes."""
+    out: dict[str, list[int]] = {}
+    for vi in fed_inputs(model):
+        if vi.name in settings.shapes or vi.name in settings.values:
+            continue
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            continue
+        axes = []
+        for axis, d in enumerate(tt.shape.dim):
+            which = d.WhichOneof("value")
+            if which == "dim_value" and d.dim_value > 0:
+                continue
+            if which == "dim_param" and d.dim_param in settings.dims:
+                continue
+            axes.append(axis)
+        if axes:
+            out[vi.name] = axes
+    return out
+
+
+def _variant(
+    specs: Sequence[InputSpec],
+    open_dims: Mapping[str, list[int]],
+    size: int | None,
+    values: Mapping[str, Any],
+) -> InputPlan:
+    changed = []
+    notes = []
+    for spec in specs:
+        new = spec
+        if size is not None and spec.name in open_dims:
+            shape = list(spec.shape)
+            for axis in open_dims[spec.name]:
+                shape[axis] = 1 if axis == 0 and len(shape) >= 2 else size
+            new = replace(new, shape=tuple(shape))
+        if spec.name in values:
+            new = replace(new, value=values[spec.name])
+            notes.append(f"{spec.name}={values[spec.name]}")
+        changed.append(new)
+    if size is not None:
+        notes.insert(0, f"dynamic dims {size}")
+    return InputPlan(tuple(changed), ", ".join(notes))
+
+
+def _compared_constants(
+    model: onnx.ModelProto, settings: VerifySettings, specs: Sequence[InputSpec]
+) -> dict[str, list[Any]]:
+    """Fed inputs of at most one element that the graph compares with a constant
+    scalar (through Cast, Reshape, ...), and those constants."""
+    small = {
+        spec.name
+        for spec in specs
+        if spec.value is None
+        and spec.name not in settings.values
+        and spec.elem_type in _NUMPY_TYPES
+        and int(np.prod(spec.shape, dtype=np.int64)) == 1
+    }
+    if not small:
+        return {}
+    constants: dict[str, np.ndarray] = {}
+    for graph in all_graphs(model.graph):
+        for init in graph.initializer:
+            if _numel(init.dims) == 1 and init.data_location != TensorProto.EXTERNAL:
+                constants.setdefault(init.name, onnx.numpy_helper.to_array(init))
+        for node in graph.node:
+            if node.op_type == "Constant" and is_default_domain(node.domain):
+                for attr in node.attribute:
+                    tensor = attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR
+                    if tensor and _numel(attr.t.dims) == 1:
+                        constants[node.output[0]] = onnx.numpy_helper.to_array(attr.t)
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in all_nodes(model.graph):
+        for name in node.input:
+            if name:
+                consumers.setdefault(name, []).append(node)
+    found: dict[str, list[Any]] = {}
+    for name in sorted(small):
+        values: list[Any] = []
+        seen = {name}
+        frontier = [name]
+        while frontier:
+            value = frontier.pop()
+            for node in consumers.get(value, ()):
+                if not is_default_domain(node.domain):
+                    continue
+                if node.op_type in _VALUE_PRESERVING_OPS and node.input[0] == value:
+                    for out in node.output:
+                        if out and out not in seen:
+                            seen.add(out)
+                            frontier.append(out)
+                elif node.op_type in _COMPARISONS:
+                    for other in node.input:
+                        if other != value and other in constants:
+                            item = constants[other].reshape(-1)[0].item()
+                            if item not in values:
+                                values.append(item)
+        if values:
+            found[name] = values[:4]
+    return found
+
+
+def _numel(dims: Sequence[int]) -> int:
+    return int(np.prod(dims, dtype=np.int64)) if dims else 1

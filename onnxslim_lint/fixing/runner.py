@@ -9,7 +9,7 @@ same way. bfloat16 tensors, which numpy lacks, go in and out as raw memory.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,11 @@ from onnx import TensorProto
 
 from onnxslim_lint.fixing.gates import first_line
 from onnxslim_lint.fixing.inputs import CannotVerify
+from onnxslim_lint.fixing.isolation import OutOfMemory, is_out_of_memory
+from onnxslim_lint.model.domains import is_default_domain
+from onnxslim_lint.model.graphs import all_nodes
 
-__all__ = ["Runner", "serialize"]
+__all__ = ["Runner", "custom_domains", "custom_op_libraries", "serialize"]
 
 # Protobuf cannot serialize a message of 2 GiB or more, so such a model cannot be
 # handed to onnxruntime from memory. Module level so tests can lower it.
@@ -38,29 +41,81 @@ def serialize(model: onnx.ModelProto) -> bytes | str:
     return too_big if len(data) >= _PROTOBUF_LIMIT else data
 
 
+# Op domains onnxruntime implements itself (besides the ONNX default domain).
+_BUILT_IN_DOMAINS = frozenset(
+    {
+        "ai.onnx.ml",
+        "ai.onnx.training",
+        "ai.onnx.preview.training",
+        "com.microsoft",
+        "com.microsoft.experimental",
+        "com.microsoft.nchwc",
+        "com.ms.internal.nhwc",
+    }
+)
+
+
+def custom_domains(model: onnx.ModelProto) -> list[str]:
+    """Domains of ops in ``model`` that neither onnxruntime nor a model-local
+    function implements: their kernels come from a custom-op library."""
+    local = {f.domain for f in model.functions}
+    used = {node.domain for node in all_nodes(model.graph)}
+    for function in model.functions:
+        used.update(node.domain for node in function.node)
+    return sorted(
+        d for d in used if not is_default_domain(d) and d not in _BUILT_IN_DOMAINS | local
+    )
+
+
+def custom_op_libraries(model: onnx.ModelProto, configured: Sequence[str]) -> list[str]:
+    """The libraries to load for ``model``: the configured ones, then
+    onnxruntime-extensions' when it is installed and the model has custom ops."""
+    libraries = list(configured)
+    if custom_domains(model):
+        try:
+            from onnxruntime_extensions import get_library_path  # optional
+        except ImportError:
+            return libraries
+        path = str(get_library_path())
+        if path not in libraries:
+            libraries.append(path)
+    return libraries
+
+
 class Runner:
     """One model loaded in onnxruntime, from its bytes or from its file (with any
     external data beside it); raises what onnxruntime raises."""
 
-    def __init__(self, source: bytes | Path) -> None:
+    def __init__(self, source: bytes | Path, libraries: Sequence[str] = ()) -> None:
         # Imported here, not at the top: only a verification pays for onnxruntime.
         import onnxruntime as ort
 
         self._ort = ort
         model = source if isinstance(source, bytes) else str(source)
-        self._session = ort.InferenceSession(
-            model, _options(ort), providers=["CPUExecutionProvider"]
-        )
+        options = _options(ort)
+        for library in libraries:
+            options.register_custom_ops_library(library)
+        try:
+            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            _raise_out_of_memory(exc)
+            raise
         self._bf16 = any(o.type == "tensor(bfloat16)" for o in self._session.get_outputs())
 
     def run(self, names: list[str], feeds: Mapping[str, np.ndarray]) -> list[Any]:
         """The outputs ``names`` for one feed, as numpy values (lists and dicts for
         sequences and maps); raises CannotVerify when bfloat16 outputs come with
         non-tensor ones."""
-        if self._bf16:
-            values = self._session.run_with_ort_values(names, self._ort_feed(feeds, True))
-            return [_ort_value_to_numpy(v) for v in values]
-        return list(self._session.run(names, self._ort_feed(feeds, False)))
+        try:
+            if self._bf16:
+                values = self._session.run_with_ort_values(names, self._ort_feed(feeds, True))
+                return [_ort_value_to_numpy(v) for v in values]
+            return list(self._session.run(names, self._ort_feed(feeds, False)))
+        except CannotVerify:
+            raise
+        except Exception as exc:
+            _raise_out_of_memory(exc)
+            raise
 
     def _ort_feed(self, feeds: Mapping[str, np.ndarray], all_ort: bool) -> dict[str, Any]:
         ort = self._ort
@@ -75,6 +130,12 @@ class Runner:
             else:
                 out[name] = value
         return out
+
+
+def _raise_out_of_memory(exc: Exception) -> None:
+    """An allocation that failed is the memory limit, not the model: say so."""
+    if isinstance(exc, MemoryError) or is_out_of_memory(str(exc)):
+        raise OutOfMemory(first_line(exc)) from None
 
 
 def _ort_value_to_numpy(value: Any) -> Any:
@@ -94,7 +155,7 @@ def _options(ort: Any) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # fatal only: errors come back as exceptions
     # Kernels that prepack constant weights (MatMul, Conv) sum in another order
     # than for the same weight computed at run time; a rewrite that turns a weight
     # into a constant or back (folding a Transpose, tying weights) would then differ
