@@ -102,7 +102,7 @@ def stale_reason(value: onnx.ValueInfoProto, known: tuple[int, Dims | None]) -> 
     if len(declared) != len(dims):
         return f"rank {len(declared)} vs {len(dims)}"
     for axis, (dim, size) in enumerate(zip(declared, dims, strict=True)):
-        if size is not None and dim.HasField("dim_value") and dim.dim_value != size:
+        if size is not None and dim.HasField("dim_value") and dim.dim_value not in (size, -1):
             return f"dimension {axis}: {dim.dim_value} vs {size}"
     return None
 

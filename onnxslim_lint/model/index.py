@@ -307,7 +307,9 @@ class ModelIndex:
                     if not tensor_type.HasField("shape"):
                         return None
                     return tuple(
-                        d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                        d.dim_value
+                        if d.HasField("dim_value") and d.dim_value >= 0
+                        else (d.dim_param or None)
                         for d in tensor_type.shape.dim
                     )
         return None

@@ -103,6 +103,7 @@ def _value_entry(value: onnx.ValueInfoProto) -> tuple[int, Dims | None] | None:
     if not tensor_type.HasField("shape"):
         return (tensor_type.elem_type, None)
     dims = tuple(
-        int(d.dim_value) if d.HasField("dim_value") else None for d in tensor_type.shape.dim
+        int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else None
+        for d in tensor_type.shape.dim
     )
     return (tensor_type.elem_type, dims)

@@ -309,7 +309,7 @@ class SymbolicShapes:
                     continue
                 self.shapes[value.name] = tuple(
                     d.dim_value
-                    if d.HasField("dim_value")
+                    if d.HasField("dim_value") and d.dim_value >= 0
                     else symbol(d.dim_param or _fresh(value.name, axis))
                     for axis, d in enumerate(tensor_type.shape.dim)
                 )

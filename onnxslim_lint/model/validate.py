@@ -329,7 +329,9 @@ class _Validator:
     def check_dimension(self, visit: _Visit) -> None:
         dim = visit.message
         assert isinstance(dim, onnx.TensorShapeProto.Dimension)
-        if dim.HasField("dim_value") and dim.dim_value < 0:
+        # paddle2onnx writes -1 for a dynamic dim, and onnxruntime reads it so: it is
+        # taken as unknown (model.shapes); any other negative size is corrupt.
+        if dim.HasField("dim_value") and dim.dim_value < -1:
             raise self.fail(INVALID_TENSOR, visit, f"dimension is {dim.dim_value}, negative")
 
     # ------------------------------------------------------------------ attributes

@@ -10,6 +10,7 @@ import pytest
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from onnxslim_lint.errors import ModelReadError
+from onnxslim_lint.model.shapes import infer_shapes
 from onnxslim_lint.model.validate import validate_model
 from onnxslim_lint.model.wire import initializer_views
 
@@ -211,8 +212,16 @@ def test_unknown_elem_type_of_a_graph_input() -> None:
 
 
 def test_negative_dim_of_a_graph_input() -> None:
-    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, -1])]
-    assert "input 'X': dimension is -1, negative" in reason(model_of(inputs=inputs), "OSL011")
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, -2])]
+    assert "input 'X': dimension is -2, negative" in reason(model_of(inputs=inputs), "OSL011")
+
+
+def test_minus_one_dim_is_paddles_dynamic_dim() -> None:
+    # paddle2onnx writes -1 for a dynamic dim (PaddleOCR's classifier ships so).
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [-1, 2])]
+    model = model_of(inputs=inputs)
+    validate_model(model, "m.onnx", None)
+    assert infer_shapes(model)["X"] == (TensorProto.FLOAT, (None, 2))
 
 
 # --------------------------------------------------------------------------- attributes
