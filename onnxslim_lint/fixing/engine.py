@@ -215,13 +215,18 @@ def _judge(
         verdict=Verdict.NOT_VERIFIED,
     )
     attempt = _Attempt(loop, report, payload)
+    notes: list[str] = []
     reason = refusal(
         original.model,
         fixed,
         serialized=payload,
         size_before=report.size_before,
         size_after=report.size_after,
+        notes=notes,
     )
+    if reason is None and notes and not verify.enabled:
+        # Held to a lower checker level, only onnxruntime can vouch for the fix.
+        reason = f"{notes[0]}; such a fix is kept only when verified (without --no-verify)"
     if reason is not None:
         report.reason = reason
         attempt.refused = True
@@ -232,7 +237,7 @@ def _judge(
         attempt.verification = verdict
         report.verdict = verdict.verdict
         report.max_diff = verdict.max_diff
-        report.reason = verdict.reason
+        report.reason = "; ".join([verdict.reason, *notes])
         attempt.refused = not verdict.passed
     return attempt
 

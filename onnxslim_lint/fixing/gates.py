@@ -25,6 +25,8 @@ __all__ = [
     "check_interface",
     "check_model_valid",
     "check_not_larger",
+    "checker_level",
+    "checker_note",
     "elem_name",
     "first_line",
     "refusal",
@@ -40,19 +42,66 @@ def refusal(
     serialized: bytes | None,
     size_before: int,
     size_after: int,
+    notes: list[str] | None = None,
 ) -> str | None:
     """Why ``fixed`` must not replace ``original`` (None: it may go on to verification).
 
     ``serialized`` is ``fixed`` already serialized, when it is (the checker reads it
-    instead of serializing the model again).
+    instead of serializing the model again). When the original itself fails the
+    full checker, ``fixed`` is held to the level the original passes
+    (:func:`checker_level`) and what that means is appended to ``notes``.
     """
     problem = check_interface(original, fixed)
     if problem is not None:
         return f"the fix would change the model's interface: {problem}"
     problem = check_model_valid(serialized if serialized is not None else fixed)
-    if problem is not None:
+    if problem is not None and checker_level(original)[0] == "full":
         return f"the fixed model fails the onnx checker: {problem}"
+    if problem is not None:
+        level, _ = checker_level(original)
+        if level == "structural":
+            structural = check_model_valid(
+                serialized if serialized is not None else fixed, full=False
+            )
+            if structural is not None:
+                return f"the fixed model fails the onnx checker: {structural}"
+        if notes is not None:
+            notes.append(checker_note(original))
     return check_not_larger(size_before, size_after)
+
+
+def checker_note(original: onnx.ModelProto) -> str:
+    """What a verdict says when the original itself fails the full checker (empty
+    when it passes): the fixed model was held to the level the original passes."""
+    level, problem = checker_level(original)
+    if level == "full":
+        return ""
+    held = (
+        "the fixed model was checked without shape inference"
+        if level == "structural"
+        else "only onnxruntime checked the fixed model"
+    )
+    return f"the original already fails the onnx checker ({problem}), so {held}"
+
+
+def checker_level(original: onnx.ModelProto) -> tuple[str, str | None]:
+    """The strictest checker level the original passes: ``full`` (structure and
+    strict shape inference), ``structural`` (structure only) or ``none``, and the
+    first failure below it."""
+    cached = _LEVELS.get(id(original))
+    if cached is not None and cached[0] is original:
+        return cached[1], cached[2]
+    problem = check_model_valid(original)
+    if problem is None:
+        level = "full"
+    else:
+        level = "structural" if check_model_valid(original, full=False) is None else "none"
+    _LEVELS.clear()  # one original at a time: the retries of one fix ask again
+    _LEVELS[id(original)] = (original, level, problem)
+    return level, problem
+
+
+_LEVELS: dict[int, tuple[onnx.ModelProto, str, str | None]] = {}
 
 
 def check_not_larger(size_before: int, size_after: int) -> str | None:
@@ -62,11 +111,12 @@ def check_not_larger(size_before: int, size_after: int) -> str | None:
     return None
 
 
-def check_model_valid(model: onnx.ModelProto | bytes) -> str | None:
+def check_model_valid(model: onnx.ModelProto | bytes, *, full: bool = True) -> str | None:
     """Run the full ONNX checker; None if it passes, else the first line of its message.
 
     ``model`` may be the serialized model, so a caller that has its bytes already
-    does not pay for serializing it again.
+    does not pay for serializing it again. ``full=False`` checks the structure
+    only, without shape inference.
     """
     if not isinstance(model, (onnx.ModelProto, bytes)):
         raise TypeError(f"expected onnx.ModelProto or bytes, got {type(model).__name__}")
@@ -76,7 +126,7 @@ def check_model_valid(model: onnx.ModelProto | bytes) -> str | None:
             return problem
         model = without_external_weights(model)
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(model, full_check=full)
     except Exception as exc:  # checker, shape inference and size errors alike
         return first_line(exc)
     return None

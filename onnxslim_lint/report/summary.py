@@ -31,6 +31,9 @@ def fix_report_line(result: FileResult) -> str | None:
     )
     if report.verdict is Verdict.PASSED:
         verdict = f"verified ({report.max_diff:.3g} max diff)"
+        _, _, how = report.reason.partition("; ")  # inputs searched for, checker level
+        if how:
+            verdict += f" {how}"
     elif report.verdict is Verdict.NOT_VERIFIED:
         verdict = "not verified (--no-verify)"
     elif report.verdict is Verdict.PLANNED:

@@ -271,3 +271,21 @@ def test_a_model_over_the_memory_limit_is_stopped() -> None:
     report = verify_models(model, model, VerifySettings(memory_limit=256 << 20))
     assert report.verdict is Verdict.COULD_NOT_VERIFY
     assert "memory limit of 0.2 GiB (verify.memory-limit)" in report.reason
+
+
+# ------------------------------------------------------------------ checker level
+
+
+def test_an_original_failing_the_full_checker_is_fixed_at_the_level_it_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _save(models.wrong_output_shape_model(), tmp_path / "m.onnx")
+    before = path.read_bytes()
+    code, out = _fix(capsys, str(path), "--no-verify")
+    assert code == 1 and path.read_bytes() == before
+    assert "kept only when verified" in out
+    code, out = _fix(capsys, str(path))
+    assert code == 0, out
+    assert "the original already fails the onnx checker" in out
+    assert "checked without shape inference" in out
+    assert "legacy.bias" not in _initializers(path)

@@ -158,3 +158,17 @@ def huge_output_model() -> onnx.ModelProto:
         [shape, _dead()],
     )
     return _model(graph)
+
+
+def wrong_output_shape_model() -> onnx.ModelProto:
+    """``y = relu(x) + b`` whose graph output claims [5, 5] for a [2, 3] result: the
+    full checker rejects it, onnxruntime runs it (exporters have shipped such)."""
+    b = numpy_helper.from_array(RNG.standard_normal((2, 3)).astype(np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "b"], ["y"])],
+        "wrong_output_shape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 5])],
+        [b, _dead()],
+    )
+    return _model(graph)
