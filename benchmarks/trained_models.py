@@ -447,7 +447,10 @@ def peer_versions(peers_py: str) -> dict:
         "    except md.PackageNotFoundError: out[d] = None\n"
         "print(json.dumps(out))\n"
     )
-    r = subprocess.run([peers_py, "-c", code], capture_output=True, text=True)
+    try:
+        r = subprocess.run([peers_py, "-c", code], capture_output=True, text=True)
+    except OSError as exc:  # no peers venv: only our tool runs
+        return {"error": str(exc)}
     return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-200:]}
 
 
