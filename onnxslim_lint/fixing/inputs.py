@@ -382,12 +382,17 @@ def feeds(specs: Sequence[InputSpec], seed: int) -> dict[str, np.ndarray]:
 
 
 # Sizes tried for dynamic dims when the original does not run on the configured
-# ones: powers of two and the image sizes detectors are exported for (multiples of
-# 32 pass every stride), then audio frame sizes.
-_DIM_LADDER = (16, 32, 64, 128, 224, 256, 320, 512, 640, 1024)
-# Tries at most, the configured plan included: each is one run of the original.
-_MAX_PLANS = 24
+# ones: small, then image sizes detectors are exported for (multiples of 64 pass
+# every stride), which are also audio frame sizes (256, 512 samples).
+_DIM_LADDER = (16, 64, 256, 512, 640, 1024)
+# Tries at most, the configured plan included: each is one run of the original,
+# and a failing run usually stops at its first bad op.
+_MAX_PLANS = 64
 _COMPARISONS = frozenset({"Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"})
+
+# A dynamic dim: named by its dim_param (one size for every input that names it),
+# or unnamed, its own (input, axis).
+_DimKey = str | tuple[str, int]
 
 
 def alternative_plans(
@@ -395,50 +400,71 @@ def alternative_plans(
 ) -> list[InputPlan]:
     """Other plans to try, in order, when the original does not run on ``specs``.
 
-    Dynamic dims that the settings leave open get larger sizes (a leading dim of a
-    rank >= 2 input, the batch, stays 1), and scalar inputs the graph compares with
-    a constant (a sample rate checked by an If, a mode flag) take those constants.
-    Plans over ``max_input_size`` are skipped.
+    Scalar inputs the graph compares with a constant (a sample rate an If checks,
+    a mode flag) take those constants. Dynamic dims that the settings leave open
+    take larger sizes: batch dims (a leading dim of a rank >= 2 input, wherever
+    its dim_param appears) stay 1, and the others grow all together or one input's at
+    a time (unnamed dims of two inputs may have to agree, as an audio chunk and
+    its state's batch). Plans over ``max_input_size`` are skipped.
     """
     open_dims = _open_dims(model, settings)
+    ranks = {spec.name: len(spec.shape) for spec in specs}
+    batch = {
+        key
+        for name, axes in open_dims.items()
+        if ranks.get(name, 0) >= 2
+        for axis, key in axes
+        if axis == 0
+    }
     candidates = _compared_constants(model, settings, specs)
-    value_sets: list[dict[str, Any]] = [{}]
+    value_sets: list[dict[str, Any]] = []
     names = sorted(candidates)
     for combo in product(*(candidates[name] for name in names)):
         value_sets.append(dict(zip(names, combo, strict=True)))
-        if len(value_sets) > 4:
+        if len(value_sets) >= 3:
             break
+    value_sets.append({})
+    growing = [name for name, axes in open_dims.items() if any(k not in batch for _, k in axes)]
+    groups: list[set[str] | None] = [None]  # None: every input's dims grow
+    if len(growing) > 1:
+        groups += [{name} for name in growing]
+
     plans: list[InputPlan] = []
     sizes: list[int | None] = [None, *_DIM_LADDER] if open_dims else [None]
     for size in sizes:
         for values in value_sets:
-            if not values and size is None:
-                continue  # the configured plan itself
-            plan = _variant(specs, open_dims, size, values)
-            if plan.nbytes <= settings.max_input_size:
-                plans.append(plan)
-            if len(plans) >= _MAX_PLANS - 1:
-                return plans
+            for group in groups if size is not None else [None]:
+                if not values and size is None:
+                    continue  # the configured plan itself
+                plan = _variant(specs, open_dims, batch, size, group, values)
+                if plan.nbytes <= settings.max_input_size and plan not in plans:
+                    plans.append(plan)
+                if len(plans) >= _MAX_PLANS - 1:
+                    return plans
     return plans
 
 
-def _open_dims(model: onnx.ModelProto, settings: VerifySettings) -> dict[str, list[int]]:
-    """Per fed input (not given a shape or values), the axes whose size nothing fixes."""
-    out: dict[str, list[int]] = {}
+def _open_dims(
+    model: onnx.ModelProto, settings: VerifySettings
+) -> dict[str, list[tuple[int, _DimKey]]]:
+    """Per fed input (not given a shape or values), the axes whose size nothing
+    fixes, each with its key."""
+    out: dict[str, list[tuple[int, _DimKey]]] = {}
     for vi in fed_inputs(model):
         if vi.name in settings.shapes or vi.name in settings.values:
             continue
         tt = vi.type.tensor_type
         if not tt.HasField("shape"):
             continue
-        axes = []
+        axes: list[tuple[int, _DimKey]] = []
         for axis, d in enumerate(tt.shape.dim):
             which = d.WhichOneof("value")
             if which == "dim_value" and d.dim_value > 0:
                 continue
             if which == "dim_param" and d.dim_param in settings.dims:
                 continue
-            axes.append(axis)
+            key: _DimKey = d.dim_param if which == "dim_param" else (vi.name, axis)
+            axes.append((axis, key))
         if axes:
             out[vi.name] = axes
     return out
@@ -446,25 +472,34 @@ def _open_dims(model: onnx.ModelProto, settings: VerifySettings) -> dict[str, li
 
 def _variant(
     specs: Sequence[InputSpec],
-    open_dims: Mapping[str, list[int]],
+    open_dims: Mapping[str, list[tuple[int, _DimKey]]],
+    batch: set[_DimKey],
     size: int | None,
+    group: set[str] | None,
     values: Mapping[str, Any],
 ) -> InputPlan:
     changed = []
     notes = []
+    sizes: dict[_DimKey, int] = {}
+    if size is not None:
+        for name, axes in open_dims.items():
+            for _, key in axes:
+                grows = key not in batch and (group is None or name in group)
+                sizes[key] = max(sizes.get(key, 1), size if grows else 1)
     for spec in specs:
         new = spec
         if size is not None and spec.name in open_dims:
             shape = list(spec.shape)
-            for axis in open_dims[spec.name]:
-                shape[axis] = 1 if axis == 0 and len(shape) >= 2 else size
+            for axis, key in open_dims[spec.name]:
+                shape[axis] = sizes[key]
             new = replace(new, shape=tuple(shape))
         if spec.name in values:
             new = replace(new, value=values[spec.name])
             notes.append(f"{spec.name}={values[spec.name]}")
         changed.append(new)
     if size is not None:
-        notes.insert(0, f"dynamic dims {size}")
+        which = "" if group is None else f" of {', '.join(repr(n) for n in sorted(group))}"
+        notes.insert(0, f"dynamic dims{which} {size}, batch 1")
     return InputPlan(tuple(changed), ", ".join(notes))
 
 
