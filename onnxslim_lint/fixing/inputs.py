@@ -382,9 +382,9 @@ def feeds(specs: Sequence[InputSpec], seed: int) -> dict[str, np.ndarray]:
 
 
 # Sizes tried for dynamic dims when the original does not run on the configured
-# ones: small, then image sizes detectors are exported for (multiples of 64 pass
-# every stride), which are also audio frame sizes (256, 512 samples).
-_DIM_LADDER = (16, 64, 256, 512, 640, 1024)
+# ones: small, then the image sizes models are exported for (multiples of 32 pass a
+# detector's strides), which are also audio chunk sizes (256, 512 samples).
+_DIM_LADDER = (8, 16, 32, 64, 224, 256, 320, 512, 640, 1024)
 # Tries at most, the configured plan included: each is one run of the original,
 # and a failing run usually stops at its first bad op.
 _MAX_PLANS = 64

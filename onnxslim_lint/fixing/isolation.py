@@ -132,7 +132,7 @@ def _wait(child: Any, receiver: Any, timeout: float) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             child.kill()
-            return ChildFailure("timeout", f"did not finish within {timeout:g} s", phase)
+            return ChildFailure("timeout", f"timed out after {timeout:g} s", phase)
         if not receiver.poll(min(remaining, 1.0)):
             if not child.is_alive() and not receiver.poll(0):
                 return _Died(phase)

@@ -24,7 +24,7 @@ from onnxslim_lint.fixing.isolation import OutOfMemory, is_out_of_memory
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.graphs import all_nodes
 
-__all__ = ["Runner", "custom_domains", "custom_op_libraries", "serialize"]
+__all__ = ["Runner", "custom_op_libraries", "custom_ops", "serialize"]
 
 # Protobuf cannot serialize a message of 2 GiB or more, so such a model cannot be
 # handed to onnxruntime from memory. Module level so tests can lower it.
@@ -55,15 +55,21 @@ _BUILT_IN_DOMAINS = frozenset(
 )
 
 
-def custom_domains(model: onnx.ModelProto) -> list[str]:
-    """Domains of ops in ``model`` that neither onnxruntime nor a model-local
-    function implements: their kernels come from a custom-op library."""
-    local = {f.domain for f in model.functions}
-    used = {node.domain for node in all_nodes(model.graph)}
+def custom_ops(model: onnx.ModelProto) -> list[str]:
+    """``domain::op`` of the ops in ``model`` that neither onnxruntime nor a
+    model-local function implements: their kernels come from a custom-op library."""
+    local = {(f.domain, f.name) for f in model.functions}
+    nodes = list(all_nodes(model.graph))
     for function in model.functions:
-        used.update(node.domain for node in function.node)
+        nodes.extend(function.node)
     return sorted(
-        d for d in used if not is_default_domain(d) and d not in _BUILT_IN_DOMAINS | local
+        {
+            f"{node.domain}::{node.op_type}"
+            for node in nodes
+            if not is_default_domain(node.domain)
+            and node.domain not in _BUILT_IN_DOMAINS
+            and (node.domain, node.op_type) not in local
+        }
     )
 
 
@@ -71,7 +77,7 @@ def custom_op_libraries(model: onnx.ModelProto, configured: Sequence[str]) -> li
     """The libraries to load for ``model``: the configured ones, then
     onnxruntime-extensions' when it is installed and the model has custom ops."""
     libraries = list(configured)
-    if custom_domains(model):
+    if custom_ops(model):
         try:
             from onnxruntime_extensions import get_library_path  # optional
         except ImportError:

@@ -45,7 +45,7 @@ from onnxslim_lint.fixing.inputs import (
     plan_inputs,
 )
 from onnxslim_lint.fixing.isolation import ChildFailure, default_limits, run_isolated
-from onnxslim_lint.fixing.runner import Runner, custom_domains, custom_op_libraries, serialize
+from onnxslim_lint.fixing.runner import Runner, custom_op_libraries, custom_ops, serialize
 from onnxslim_lint.fixing.samples import Sample, user_samples
 from onnxslim_lint.model.randomness import random_outputs
 from onnxslim_lint.results import Verdict
@@ -136,7 +136,7 @@ def verify_models(
         settings=settings,
         exact=exact,
         libraries=custom_op_libraries(original, settings.custom_op_libraries),
-        custom=custom_domains(original),
+        custom=custom_ops(original),
     )
     if model_size is None:
         model_size = (
@@ -356,10 +356,9 @@ class _Job:
             "is not a registered function/op" in text or "Could not find an implementation" in text
         )
         if missing and self.custom:
-            domains = ", ".join(self.custom)
+            ops = ", ".join(self.custom[:5]) + (", ..." if len(self.custom) > 5 else "")
             text += (
-                f" (ops of domain {domains} need their onnxruntime library: "
-                "set verify.custom-op-libraries"
+                f" (custom ops {ops} need their onnxruntime library: set verify.custom-op-libraries"
             )
             text += ")" if self.libraries else ", or install onnxruntime-extensions)"
         return text
