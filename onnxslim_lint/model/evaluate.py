@@ -185,6 +185,17 @@ def inputs_evaluable(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> b
     return estimate is None or estimate * 8 <= MAX_EVAL_BYTES
 
 
+# Ops whose output takes the broadcast of their inputs' shapes: two small constants
+# ([N, 1] and [1, N]) can make an N * N one.
+_BROADCASTING_OPS = frozenset(
+    {
+        "Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu", "Where",
+        "And", "Or", "Xor", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual",
+        "Max", "Min", "Mean", "Sum", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+    }
+)  # fmt: skip
+
+
 def output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
     """How many elements an op that can grow its input will make (before running it)."""
     try:
@@ -198,6 +209,20 @@ def output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
         if op == "Tile" and inputs[0] is not None and inputs[1] is not None:
             reps = np.abs(inputs[1].astype(np.float64))
             return float(inputs[0].size) * float(np.prod(reps))
+        if op in _BROADCASTING_OPS:
+            shapes = [v.shape for v in inputs if v is not None]
+            if len(shapes) >= 2:
+                rank = max(len(shape) for shape in shapes)
+                padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
+                return float(np.prod([max(d) for d in zip(*padded, strict=True)], dtype=np.float64))
+        if op == "MatMul" and inputs[0] is not None and inputs[1] is not None:
+            a, b = inputs[0].shape, inputs[1].shape
+            rows = a[-2] if len(a) >= 2 else 1
+            cols = b[-1] if len(b) >= 2 else 1
+            batch = [max(x, y) for x, y in zip(a[:-2][::-1], b[:-2][::-1], strict=False)]
+            longer = a[:-2] if len(a) > len(b) else b[:-2]
+            rest = longer[: len(longer) - len(batch)]
+            return float(np.prod([*rest, *batch, rows, cols], dtype=np.float64))
         if op == "Range" and all(v is not None for v in inputs[:3]):
             start, limit, delta = (float(v) for v in inputs[:3] if v is not None)
             return 0.0 if delta == 0 else max(np.ceil((limit - start) / delta), 0.0)
