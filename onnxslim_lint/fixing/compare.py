@@ -56,6 +56,11 @@ def compare(
         return _compare_arrays(orig, fixed, settings, exact, shape_only)
     if orig is None and fixed is None:
         return Comparison()
+    scalars = (bool, int, float, str, np.generic)
+    if isinstance(orig, scalars) and isinstance(fixed, scalars):
+        # The values of a map output (ZipMap's class probabilities) come as Python
+        # scalars: compared as the 0-d tensors they are.
+        return _compare_arrays(np.asarray(orig), np.asarray(fixed), settings, exact, shape_only)
     if isinstance(orig, list) and isinstance(fixed, list):
         if len(orig) != len(fixed):
             return Comparison(

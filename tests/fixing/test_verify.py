@@ -267,6 +267,35 @@ def test_sequence_outputs_are_compared_elementwise() -> None:
     assert "element [1]" in report.reason
 
 
+def test_zipmap_outputs_sequences_of_maps_of_python_floats_are_compared() -> None:
+    # skl2onnx / onnxmltools classifiers end in ZipMap: [{label: probability}, ...].
+    def zipmap_model(scale: float) -> onnx.ModelProto:
+        value_type = helper.make_tensor_type_proto(TensorProto.FLOAT, [])
+        seq = helper.make_sequence_type_proto(
+            helper.make_map_type_proto(TensorProto.INT64, value_type)
+        )
+        weight = numpy_helper.from_array(np.array([scale], dtype=np.float32), "scale")
+        graph = helper.make_graph(
+            [
+                helper.make_node("Mul", ["x", "scale"], ["p"]),
+                helper.make_node(
+                    "ZipMap", ["p"], ["y"], domain="ai.onnx.ml", classlabels_int64s=[0, 1, 2]
+                ),
+            ],
+            "zipmap",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+            [helper.make_value_info("y", seq)],
+            [weight],
+        )
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+        return helper.make_model(graph, opset_imports=opsets)
+
+    assert verify_models(zipmap_model(0.5), zipmap_model(0.5)).verdict == PASSED
+    report = verify_models(zipmap_model(0.5), zipmap_model(0.75))
+    assert report.verdict == FAILED
+    assert "element [0]: element [0]" in report.reason
+
+
 def test_dtype_change_of_an_untyped_output_fails() -> None:
     def cast_to(to: int) -> onnx.ModelProto:
         # The output carries no declared type, so onnxruntime accepts either.
