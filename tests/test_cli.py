@@ -224,7 +224,7 @@ def test_unreadable_files_are_reported_and_others_still_checked(tmp_path: Path, 
 
 
 def test_external_data_stays_external(tmp_path: Path, capsys) -> None:
-    """Used weights stay in a data file (a new name), the old data file is removed."""
+    """Used weights stay in the data file, under its name; the unused one is gone."""
     graph = helper.make_graph(
         [helper.make_node("Add", ["x", "b"], ["y"])],
         "ext",
@@ -242,7 +242,8 @@ def test_external_data_stays_external(tmp_path: Path, capsys) -> None:
     assert code == 0, out
     loaded = load_model(source)
     assert loaded.has_external_data
-    assert not (tmp_path / "weights.bin").exists()
+    assert loaded.data_files == ((tmp_path / "weights.bin").resolve(),)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ext.onnx", "weights.bin"]
     assert {t.name for t in loaded.model.graph.initializer} == {"b"}
 
 

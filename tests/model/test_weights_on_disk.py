@@ -270,7 +270,7 @@ def test_a_model_rewritten_in_place_keeps_reading_its_old_data_file(tmp_path: Pa
         replaces=loaded.data_files,
         external_data=loaded.external,
     )
-    assert result.data_path == tmp_path / "big.onnx_data"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx_data"]
+    assert result.data_path == tmp_path / "big.onnx.data"  # its name is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx.data"]
     again = load_model(path)
     assert {t.name: t.raw_data for t in again.model.graph.initializer} == eager

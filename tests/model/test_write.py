@@ -122,21 +122,23 @@ def test_external_round_trip(tmp_path: Path) -> None:
     assert tensor_bytes(loaded.model) == want
 
 
-def test_external_rewrite_stays_external_with_one_new_data_file(tmp_path: Path) -> None:
+def test_external_rewrite_stays_external_and_keeps_the_data_file_name(tmp_path: Path) -> None:
     target = tmp_path / "m.onnx"
     write_model(make_model(), target, external=True)
     loaded = load_model(target)
     old_data = loaded.data_files
     result = write_model(loaded.model, target, external=True, replaces=old_data)
-    # the old m.onnx.data existed while writing, so the tool picked the next name
-    assert result.data_path == tmp_path / "m.onnx_data"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx_data"]
+    assert result.data_path == tmp_path / "m.onnx.data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
     again = load_model(target)
     assert tensor_bytes(again.model) == tensor_bytes(loaded.model)
 
-    result = write_model(again.model, target, external=True, replaces=again.data_files)
-    assert result.data_path == tmp_path / "m.onnx.data"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
+    # Without replaces (the data file is another model's too) it is left alone and
+    # the tool picks the next free name.
+    before = (tmp_path / "m.onnx.data").read_bytes()
+    result = write_model(again.model, target, external=True)
+    assert result.data_path == tmp_path / "m.onnx_data"
+    assert (tmp_path / "m.onnx.data").read_bytes() == before
 
 
 def test_data_name_never_clobbers_existing_files(tmp_path: Path) -> None:
