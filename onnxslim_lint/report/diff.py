@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, Location, format_bytes
+from onnxslim_lint.report.escape import printable
 from onnxslim_lint.report.formatters._common import location_extras
 from onnxslim_lint.results import FileResult
 
@@ -68,7 +69,8 @@ def render_file(result: FileResult) -> str:
 def render_diff(results: Sequence[FileResult]) -> str:
     """The diff of every model a fix would change, in order, separated by blank lines."""
     blocks = [render_file(result) for result in results]
-    return "\n".join(block for block in blocks if block)
+    text = "\n".join(block for block in blocks if block)
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def would_fix_line(results: Sequence[FileResult]) -> str:

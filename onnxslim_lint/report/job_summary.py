@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onnxslim_lint.findings import Finding, format_bytes
+from onnxslim_lint.report.escape import printable
 from onnxslim_lint.report.formatters._common import repo_relative
 from onnxslim_lint.results import FileResult, SizeInfo
 
@@ -63,12 +64,28 @@ def totals(results: Sequence[FileResult], sizes: Mapping[str, SizeInfo]) -> Tota
 
 
 def _code(text: str) -> str:
-    return f"<code>{html.escape(text).replace('|', '&#124;')}</code>"
+    return f"<code>{_cell(printable(text))}</code>"
 
 
 def _text(text: str) -> str:
-    one_line = " ".join(text.split())
-    return html.escape(one_line).replace("|", "&#124;")
+    one_line = " ".join(printable(text).split())
+    return _cell(one_line)
+
+
+def _cell(text: str) -> str:
+    """Text safe in a Markdown table cell: HTML escaped, and the characters
+    Markdown reads there (pipes, backticks, emphasis, links) as entities."""
+    escaped = html.escape(text)
+    for char, entity in (
+        ("|", "&#124;"),
+        ("`", "&#96;"),
+        ("*", "&#42;"),
+        ("_", "&#95;"),
+        ("[", "&#91;"),
+        ("]", "&#93;"),
+    ):
+        escaped = escaped.replace(char, entity)
+    return escaped
 
 
 def _mb(nbytes: int) -> str:
@@ -105,7 +122,7 @@ def render_job_summary(
     title: str = "onnxslim-lint",
 ) -> str:
     root = root or Path.cwd()
-    against = f"vs <code>{html.escape(base_ref)}</code>" if base_ref else "vs base"
+    against = f"vs {_code(base_ref)}" if base_ref else "vs base"
     lines = [f"## {title}", ""]
     if not results:
         lines.append("No ONNX models to check.")

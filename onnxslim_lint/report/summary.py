@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, FixSafety, format_bytes
+from onnxslim_lint.report.escape import printable
 from onnxslim_lint.results import FileResult, FixReport, Verdict
 
 __all__ = ["fix_report_line", "show_fixes", "statistics", "summary"]
@@ -18,6 +19,11 @@ def _percent(before: int, after: int) -> str:
 
 
 def fix_report_line(result: FileResult) -> str | None:
+    line = _fix_report_line(result)
+    return None if line is None else printable(line)
+
+
+def _fix_report_line(result: FileResult) -> str | None:
     report: FixReport | None = result.fix_report
     if report is None:
         return None
@@ -117,7 +123,7 @@ def show_fixes(results: Sequence[FileResult]) -> str:
     total = sum(len(r.fixed) for r in fixed)
     lines = [f"Fixed {total} {_errors(total)}:"]
     for result in fixed:
-        lines.append(f"- {result.display}:")
+        lines.append(f"- {printable(result.display)}:")
         for code, n in sorted(Counter(f.code for f in result.fixed).items()):
             name = next(f.name for f in result.fixed if f.code == code)
             lines.append(f"    {n} × {code} ({name})")

@@ -117,7 +117,7 @@ def test_github_one_annotation_per_file_and_rule(
     dead = next(line for line in lines if "OSL101" in line)
     # Count and bytes, then the tensor name (escaped) on its own line.
     assert "::1 unused initializer (4" in dead
-    assert "%0Ainitializer w%251:a,b%0Ac%0D\x01 float32[100]" in dead
+    assert "%0Ainitializer w%251:a,b%0Ac%0D\\x01 float32[100]" in dead  # \x01 escaped
 
 
 def test_github_paths_are_repository_relative(

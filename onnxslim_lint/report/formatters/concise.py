@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding
+from onnxslim_lint.report.escape import printable
 
 
 def line(finding: Finding) -> str:
     marker = " [*]" if finding.fixable else ""
-    return f"{finding.path}: {finding.code}{marker} {finding.message}"
+    return f"{printable(finding.path)}: {finding.code}{marker} {printable(finding.message)}"
 
 
 def render(findings: Sequence[Finding]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, FixSafety, format_bytes
+from onnxslim_lint.report.escape import printable
 
 MAX_LOCATIONS = 20
 
@@ -26,5 +27,5 @@ def render(findings: Sequence[Finding]) -> str:
                 " (unsafe: needs --unsafe-fixes)" if finding.safety is FixSafety.NUMERIC else ""
             )
             lines.append(f"  help: {finding.fix_title}{unsafe}")
-        blocks.append("\n".join(lines) + "\n")
+        blocks.append("\n".join(printable(line) for line in lines) + "\n")
     return "\n".join(blocks) + ("\n" if blocks else "")  # a blank line before the summary

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding
+from onnxslim_lint.report.escape import printable
 from onnxslim_lint.report.formatters._common import (
     RunInfo,
     location_lines,
@@ -28,8 +29,10 @@ MAX_NAMES = 10
 
 
 def escape_data(text: str) -> str:
-    """Escape a workflow command's message (after the ``::``)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Escape a workflow command's message (after the ``::``); other control
+    characters (escape codes, line separators) are written as escapes."""
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(escaped)
 
 
 def escape_property(text: str) -> str:
