@@ -218,6 +218,10 @@ class SymbolicShapes:
         ints = tuple(v for v in value if isinstance(v, int))
         return ints if len(ints) == len(value) else None
 
+    def elem_type(self, name: str) -> int:
+        """The value's element type (0 when unknown)."""
+        return self._elem_types.get(name, 0)
+
     def same_shape(self, a: str, b: str) -> bool:
         """True when the two values are proven to have the same shape."""
         first, second = self.shapes.get(a), self.shapes.get(b)

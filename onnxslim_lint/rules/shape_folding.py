@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from onnxslim_lint.model.domains import is_default_domain
+from onnxslim_lint.model.graphs import has_subgraph
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import ShapeInfo, is_static
+from onnxslim_lint.model.symbolic import SymbolicShapes
 from onnxslim_lint.rules._folding import FoldComponent, FoldingRule, plan_folds
 from onnxslim_lint.rules.base import CheckContext, default_opset
 
@@ -19,7 +22,11 @@ class ShapeFolding(FoldingRule):
     only they feed (``Gather``, ``Slice``, ``Concat``, ``Unsqueeze``, ``Cast``,
     ``Mul``, ...), the way constant folding does. Where a value has some dynamic
     dims, a ``Gather`` or step-1 ``Slice`` of its ``Shape`` that picks only static
-    dims folds too (the ``Shape`` itself stays for its other readers).
+    dims folds too (the ``Shape`` itself stays for its other readers). Dims come
+    from onnx shape inference and from symbolic shapes
+    (:mod:`onnxslim_lint.model.symbolic`), which carries ``batch``-like symbols
+    through Reshapes with computed targets and the like, where onnx inference
+    gives up: any computation whose result it proves constant folds.
 
     ## Why is this bad?
     Exporters trace shape computations (``x.size(0)``, ``view(b, -1, h)``) as
@@ -28,8 +35,9 @@ class ShapeFolding(FoldingRule):
     and the chains hide constant shapes from other fixes.
 
     ## What it leaves alone
-    - A Shape of a value with any symbolic (``dim_param``) or unknown dim, and any
-      pick of such a dim: a graph input with a dynamic batch size stays dynamic.
+    - A Shape of a value with any symbolic (``dim_param``) or unknown dim in the
+      dims it returns, and any pick of such a dim: a graph input with a dynamic
+      batch size stays dynamic.
     - Shapes are taken from onnx shape inference run on a copy of the model with
       every ``value_info`` cleared, so a stale annotation is never trusted.
     - Nodes inside subgraphs, Shape nodes whose output is a graph output, and any
@@ -73,10 +81,8 @@ class ShapeFolding(FoldingRule):
             for ref in candidates
             if ref.node.op_type in ("Shape", "Size") or _shape_node(index, ref.node.input[0])
         ]
-        if not candidates:
-            return []
         shapes = index.inferred_shapes()
-        seeds: dict[int, list[np.ndarray]] = {}
+        seeds: dict[int, list[np.ndarray]] = _symbolic_seeds(index)
         for ref in candidates:
             if ref.node.op_type in ("Shape", "Size"):
                 if len(ref.node.input) != 1:
@@ -92,6 +98,38 @@ class ShapeFolding(FoldingRule):
             return []
         max_constant = ctx.options.max_folded_constant
         return plan_folds(index, seeds, constants=False, max_constant=max_constant)
+
+
+_INTEGER_DTYPES: dict[int, type] = {TensorProto.INT64: np.int64, TensorProto.INT32: np.int32}
+
+
+def _symbolic_seeds(index: ModelIndex) -> dict[int, list[np.ndarray]]:
+    """Main-graph nodes whose outputs symbolic shape analysis proves constant:
+    ``Gather(Shape(x), 1)`` where dim 1 is 64 though dim 0 is ``batch``, the
+    arithmetic and ``Concat`` of such pieces, a ``Shape`` of a value onnx inference
+    leaves unknown but whose dims are all fixed."""
+    if not any(ref.node.op_type in ("Shape", "Size") for ref in index.nodes()):
+        return {}
+    symbolic = SymbolicShapes.analyze(index)
+    seeds: dict[int, list[np.ndarray]] = {}
+    for ref in symbolic.foldable():
+        node = ref.node
+        if ref.scope is not index.main or has_subgraph(node):
+            continue
+        outputs = [out for out in node.output if out]
+        if any(index.is_graph_output(o) or o in index.side_table_names for o in outputs):
+            continue
+        arrays = []
+        for out in outputs:
+            value, shape = symbolic.constant_value(out), symbolic.shape(out)
+            dtype = _INTEGER_DTYPES.get(symbolic.elem_type(out))
+            if value is None or shape is None or dtype is None or len(shape) > 1:
+                break
+            array = np.array(value, dtype=dtype)
+            arrays.append(array.reshape(()) if shape == () else array)
+        if len(arrays) == len(outputs):
+            seeds[id(ref)] = arrays
+    return seeds
 
 
 def _shape_node(index: ModelIndex, name: str) -> NodeRef | None:
