@@ -216,11 +216,12 @@ def output_elements(op: str, inputs: list[np.ndarray | None]) -> float | None:
                 padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
                 return float(np.prod([max(d) for d in zip(*padded, strict=True)], dtype=np.float64))
         if op == "MatMul" and inputs[0] is not None and inputs[1] is not None:
-            a, b = inputs[0].shape, inputs[1].shape
-            rows = a[-2] if len(a) >= 2 else 1
-            cols = b[-1] if len(b) >= 2 else 1
-            batch = [max(x, y) for x, y in zip(a[:-2][::-1], b[:-2][::-1], strict=False)]
-            longer = a[:-2] if len(a) > len(b) else b[:-2]
+            left, right = inputs[0].shape, inputs[1].shape
+            rows = left[-2] if len(left) >= 2 else 1
+            cols = right[-1] if len(right) >= 2 else 1
+            pairs = zip(left[:-2][::-1], right[:-2][::-1], strict=False)
+            batch = [max(x, y) for x, y in pairs]
+            longer = left[:-2] if len(left) > len(right) else right[:-2]
             rest = longer[: len(longer) - len(batch)]
             return float(np.prod([*rest, *batch, rows, cols], dtype=np.float64))
         if op == "Range" and all(v is not None for v in inputs[:3]):

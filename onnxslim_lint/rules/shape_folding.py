@@ -125,7 +125,7 @@ def _symbolic_seeds(index: ModelIndex) -> dict[int, list[np.ndarray]]:
             dtype = _INTEGER_DTYPES.get(symbolic.elem_type(out))
             if value is None or shape is None or dtype is None or len(shape) > 1:
                 break
-            array = np.array(value, dtype=dtype)
+            array: np.ndarray = np.array(value, dtype=dtype)
             arrays.append(array.reshape(()) if shape == () else array)
         if len(arrays) == len(outputs):
             seeds[id(ref)] = arrays
