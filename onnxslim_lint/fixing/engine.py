@@ -40,6 +40,7 @@ from onnxslim_lint.fixing.verify import VerifyReport, verify_models
 from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.graphs import iter_tensors
 from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.litter import remove_stale, temp_prefix
 from onnxslim_lint.model.load import LoadedModel
 from onnxslim_lint.model.tensors import data_nbytes
 from onnxslim_lint.model.write import ModelWriteError, serialized_size, write_model
@@ -265,7 +266,8 @@ def _verify(
         )
     folder: Path | None = None
     try:
-        folder = Path(tempfile.mkdtemp(prefix="onnxslim-lint-verify-"))
+        remove_stale(Path(tempfile.gettempdir()))  # folders of a killed run
+        folder = Path(tempfile.mkdtemp(prefix=temp_prefix("verify")))
         fixed_file = _candidate_file(original, fixed, folder)
         original_file = None if original.serialized is not None else original.file
         if original.serialized is None and original_file is None:

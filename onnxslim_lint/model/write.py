@@ -59,6 +59,7 @@ import onnx
 from onnxslim_lint.errors import OnnxLintError
 from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.layout import Layout, Payload, UnreadableTensor, plan_layout
+from onnxslim_lint.model.litter import remove_stale, temp_prefix
 
 __all__ = ["ModelWriteError", "WriteResult", "serialized_size", "write_model"]
 
@@ -154,6 +155,7 @@ def write_model(
     """
     target = Path(target)
     folder = target.parent
+    remove_stale(folder)  # what a killed run left here
     layout, too_big, files = _plan_write(
         model, target, external, size_threshold, external_data, replaces
     )
@@ -387,7 +389,9 @@ def _put_in_place(source: Path, final: Path, mode: int, temps: list[str], durabl
     Not a hard link: while both names exist the file has two links, and onnx
     refuses to load a data file with more than one (a "hardlink attack").
     """
-    fd, temp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    fd, temp = tempfile.mkstemp(
+        dir=final.parent, prefix=f".{final.name}.{temp_prefix()}", suffix=".tmp"
+    )
     temps.append(temp)
     _step("create")
     with os.fdopen(fd, "wb") as handle, open(source, "rb") as original:
@@ -534,7 +538,9 @@ def _write_file(
     durable: bool = True,
 ) -> int:
     """Write chunks to a temp file next to ``final``, fsync, chmod, rename over it."""
-    fd, temp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    fd, temp = tempfile.mkstemp(
+        dir=final.parent, prefix=f".{final.name}.{temp_prefix()}", suffix=".tmp"
+    )
     temps.append(temp)
     _step("create")
     written = 0
