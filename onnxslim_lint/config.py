@@ -37,9 +37,11 @@ __all__ = [
     "OUTPUT_FORMATS",
     "BudgetSettings",
     "Limits",
+    "RuleSelection",
     "Settings",
     "VerifyOverride",
     "VerifySettings",
+    "add_selection",
     "apply_overrides",
     "budget_settings",
     "find_config_file",
@@ -223,11 +225,27 @@ def verify_settings_for(verify: VerifySettings, matches: Callable[[str], bool]) 
 
 
 @dataclass(frozen=True)
+class RuleSelection:
+    """One layer of rule selection, as ruff resolves them: a layer with ``select``
+    starts the rule set afresh (dropping what earlier layers ignored); one without
+    only adds (``extend_select``) and removes (``ignore``) rules."""
+
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    source: str = ""  # where the selectors come from, for error messages
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings for one run.
 
     ``root`` is the folder of the config file; exclude and per-file-ignores globs are
     relative to it (``None``: no config file, use the current directory).
+
+    ``select`` / ``extend_select`` / ``ignore`` are the configuration file's layer of
+    rule selection; ``selections`` are the layers on top of it (``--config`` text
+    and the command line, in that order), added with :func:`add_selection`.
     """
 
     select: tuple[str, ...] | None = None
@@ -247,6 +265,34 @@ class Settings:
     config_path: Path | None = None
     root: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=_empty_mapping)
+    selections: tuple[RuleSelection, ...] = ()
+
+    def rule_selections(self) -> tuple[RuleSelection, ...]:
+        """Every layer of rule selection, lowest priority first."""
+        source = self.config_path.name if self.config_path is not None else "configuration"
+        own = RuleSelection(self.select, self.extend_select, self.ignore, source)
+        return (own, *self.selections)
+
+
+def add_selection(
+    settings: Settings,
+    *,
+    select: Iterable[str] | None = None,
+    extend_select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+    source: str = "command line",
+) -> Settings:
+    """``settings`` with one more layer of rule selection on top (ruff's command-line
+    semantics: a ``select`` here beats the file's ``ignore``). Nothing given: unchanged."""
+    layer = RuleSelection(
+        tuple(select) if select is not None else None,
+        tuple(extend_select),
+        tuple(ignore),
+        source,
+    )
+    if layer.select is None and not layer.extend_select and not layer.ignore:
+        return settings
+    return dataclasses.replace(settings, selections=(*settings.selections, layer))
 
 
 # --------------------------------------------------------------------------- finding

@@ -33,13 +33,14 @@ from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.model.write import write_model
 from onnxslim_lint.results import FileResult
 from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
-from onnxslim_lint.rules.registry import resolve_selectors, select_rules
+from onnxslim_lint.rules.registry import enabled_codes, resolve_selectors, rules_enabled
 
 __all__ = [
     "RunOptions",
     "applicable",
     "budget_stage",
     "check_model",
+    "codes_for",
     "fix_policy",
     "process_file",
     "rule_options",
@@ -60,14 +61,27 @@ class RunOptions:
     measure: bool = False  # measure every file's size even with no budget (the Action)
 
 
+def _per_file_ignores_for(path: Path, settings: Settings) -> list[tuple[str, ...]]:
+    """The per-file-ignores entries that apply to ``path``. As in ruff, a glob with a
+    ``!`` prefix applies to the files that do *not* match the rest of it."""
+    entries = []
+    for glob, selectors in settings.per_file_ignores.items():
+        negated = glob.startswith("!")
+        pattern = glob[1:] if negated else glob
+        if matches_any(path, [pattern], settings.root) != negated:
+            entries.append(selectors)
+    return entries
+
+
+def codes_for(path: Path, settings: Settings) -> set[str]:
+    """Every code enforced for ``path``: the selected rules and file errors (OSL0xx)
+    minus this file's per-file-ignores."""
+    return enabled_codes(settings.rule_selections(), _per_file_ignores_for(path, settings))
+
+
 def rules_for(path: Path, settings: Settings) -> list[Rule]:
     """The selected rules minus this file's per-file-ignores."""
-    ignored: set[str] = set()
-    for glob, selectors in settings.per_file_ignores.items():
-        if matches_any(path, [glob], settings.root):
-            ignored |= resolve_selectors(selectors, what="in per-file-ignores")
-    rules = select_rules(settings.select, settings.extend_select, settings.ignore)
-    return [rule() for rule in rules if rule.code not in ignored]
+    return [rule() for rule in rules_enabled(codes_for(path, settings))]
 
 
 def fixable_codes(settings: Settings) -> set[str]:

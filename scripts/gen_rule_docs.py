@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from onnxslim_lint.commands.rule import rule_markdown  # noqa: E402
+from onnxslim_lint.commands.rule import file_error_text, rule_markdown  # noqa: E402
 from onnxslim_lint.model.read_errors import READ_ERRORS  # noqa: E402
-from onnxslim_lint.rules.registry import ALL_RULES, FAMILIES  # noqa: E402
+from onnxslim_lint.rules.registry import ALL_RULES, FAMILIES, default_enabled  # noqa: E402
 
 DOCS = ROOT / "docs" / "rules"
 HEADER = (
@@ -34,6 +34,8 @@ def page_name(code: str, name: str) -> str:
 
 def pages() -> dict[str, str]:
     out: dict[str, str] = {}
+    for kind in READ_ERRORS.values():
+        out[page_name(kind.code, kind.name)] = HEADER + file_error_text(kind)
     for rule in ALL_RULES:
         out[page_name(rule.code, rule.name)] = HEADER + rule_markdown(rule)
     out["README.md"] = index()
@@ -49,30 +51,47 @@ def index() -> str:
         "Every rule's page is generated from its documentation in the code; the same "
         "text is printed by `onnxslim-lint rule CODE`.",
         "",
+        "The default rule set is everything but the fusions (OSL4xx) and the opt-in "
+        "rules: the exact fixes and the reports a user can act on, so `--fix` with the "
+        'defaults ends with `All checks passed!`. Add the fusions with `extend-select = ["OSL4"]` '
+        "(their fixes then need `--unsafe-fixes`); an opt-in rule runs when selected by "
+        "its code or name. Selection works as in ruff: a command-line `--select` beats "
+        "the file's `ignore`, the more specific selector wins, and a `!glob` in "
+        "`per-file-ignores` applies to the files that do not match it.",
+        "",
     ]
     for family, title in FAMILIES.items():
         lines += [f"## {family}xx: {title}", ""]
         if family == "OSL0":
             lines += [
-                "Not rules: the reasons a file could not be checked at all. They cannot be "
-                "selected or ignored and always fail the run (exit 2).",
+                "Not rules: the reasons a file could not be checked at all. They are "
+                "reported whatever `select` says and fail the run (exit 2); an `ignore` "
+                "or `per-file-ignores` entry naming them (`OSL0`, a code or a name) turns "
+                "them into a warning.",
                 "",
-                "| Code | Name | Meaning |",
-                "|---|---|---|",
+                "| Code | Name | Meaning | Default |",
+                "|---|---|---|---|",
             ]
             for kind in READ_ERRORS.values():
-                lines.append(f"| {kind.code} | {kind.name} | {kind.summary} |")
+                link = f"[{kind.name}]({page_name(kind.code, kind.name)})"
+                lines.append(f"| {kind.code} | {link} | {kind.summary} | on |")
             lines.append("")
             continue
-        lines += ["| Code | Name | Summary | Fix |", "|---|---|---|---|"]
+        lines += ["| Code | Name | Summary | Fix | Default |", "|---|---|---|---|---|"]
         for rule in ALL_RULES:
             if not rule.code.startswith(family):
                 continue
             fix = rule.safety.value if rule.safety is not None else "—"
-            if getattr(rule, "opt_in", False):
-                fix += " (opt-in)"
+            if rule.opt_in:
+                default = "off (opt-in)"
+            elif not default_enabled(rule.code):
+                default = f'off (`extend-select = ["{family}"]`)'
+            elif family == "OSL3":
+                default = "on when configured"
+            else:
+                default = "on"
             link = f"[{rule.name}]({page_name(rule.code, rule.name)})"
-            lines.append(f"| {rule.code} | {link} | {rule.summary} | {fix} |")
+            lines.append(f"| {rule.code} | {link} | {rule.summary} | {fix} | {default} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from onnxslim_lint import __version__
 from onnxslim_lint.config import (
     Settings,
+    add_selection,
     apply_overrides,
     budget_settings,
     parse_config_override,
@@ -24,12 +25,17 @@ from onnxslim_lint.errors import OnnxLintError, UsageError
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.gitbase import BaseRevision, changed_models, find_toplevel, open_base
 from onnxslim_lint.model.read_errors import READ_ERRORS
-from onnxslim_lint.pipeline import RunOptions, budget_stage, process_file
+from onnxslim_lint.pipeline import RunOptions, budget_stage, codes_for, process_file
 from onnxslim_lint.report.diff import render_diff, would_fix_line
 from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, RunInfo
 from onnxslim_lint.report.summary import fix_report_line, show_fixes, statistics, summary
 from onnxslim_lint.results import FileResult, SizeInfo, Verdict
-from onnxslim_lint.rules.registry import resolve_selectors, select_rules
+from onnxslim_lint.rules.registry import (
+    enabled_codes,
+    resolve_selectors,
+    rules_enabled,
+    validate_selection,
+)
 
 __all__ = ["CheckRun", "run_check"]
 
@@ -52,6 +58,9 @@ def _flat(values: Sequence[Sequence[str]] | None) -> tuple[str, ...] | None:
     return tuple(item for group in values for item in group)
 
 
+_SELECTION_KEYS = ("select", "extend_select", "ignore")
+
+
 def load_run_settings(args: argparse.Namespace, paths: Sequence[Path]) -> Settings:
     config_file: Path | None = None
     overrides: list[dict] = []
@@ -66,19 +75,28 @@ def load_run_settings(args: argparse.Namespace, paths: Sequence[Path]) -> Settin
                 raise UsageError(f"--config file '{value}' does not exist")
     start = paths[0] if paths else Path.cwd()
     settings = settings_for(start.resolve(), config=config_file, isolated=args.isolated)
+    # Unknown selectors are usage errors up front, not per file: the file's first.
+    validate_selection(settings.rule_selections())
     for override in overrides:
+        # Rule selection in --config text is a layer above the file's, as in ruff.
+        selection = {key: override.pop(key) for key in _SELECTION_KEYS if key in override}
+        if selection:
+            settings = add_selection(settings, source="--config", **selection)
         settings = apply_overrides(settings, **override)
-    extend_select = _flat(args.extend_select)
-    ignore = _flat(args.ignore)
     unfixable = _flat(args.unfixable)
     verify = {"samples": args.samples} if args.samples is not None else None
     if args.samples is not None and args.samples < 1:
         raise UsageError("--samples must be at least 1")
-    settings = apply_overrides(
+    # The command line's selection is the top layer: its --select beats the file's
+    # ignore, and its --ignore / --extend-select change what the layers below chose.
+    settings = add_selection(
         settings,
         select=_flat(args.select),
-        extend_select=settings.extend_select + extend_select if extend_select else None,
-        ignore=settings.ignore + ignore if ignore else None,
+        extend_select=_flat(args.extend_select) or (),
+        ignore=_flat(args.ignore) or (),
+    )
+    settings = apply_overrides(
+        settings,
         fixable=_flat(args.fixable),
         unfixable=settings.unfixable + unfixable if unfixable else None,
         unsafe_fixes=args.unsafe_fixes,
@@ -87,16 +105,11 @@ def load_run_settings(args: argparse.Namespace, paths: Sequence[Path]) -> Settin
         output_format=args.output_format,
         verify=verify,
     )
-    # Unknown selectors are usage errors up front, not per file.
-    for selectors in (
-        settings.select or (),
-        settings.extend_select,
-        settings.ignore,
-        settings.fixable or (),
-        settings.unfixable,
-        *settings.per_file_ignores.values(),
-    ):
-        resolve_selectors(selectors)
+    validate_selection(settings.rule_selections())
+    resolve_selectors(settings.fixable or (), what="in fixable")
+    resolve_selectors(settings.unfixable, what="in unfixable")
+    for selectors in settings.per_file_ignores.values():
+        resolve_selectors(selectors, what="in per-file-ignores")
     return settings
 
 
@@ -138,9 +151,7 @@ def run_check(
             print(f"warning: {_display(data)}: no model here uses it; skipped", file=sys.stderr)
     if base is not None and getattr(args, "changed_only", False):
         files = changed_models(files, base)
-    selected = tuple(
-        rule.code for rule in select_rules(settings.select, settings.extend_select, settings.ignore)
-    )
+    selected = tuple(rule.code for rule in rules_enabled(enabled_codes(settings.rule_selections())))
     sizes: dict[str, SizeInfo] = {}
     options = RunOptions(
         fix=args.fix,
@@ -172,6 +183,15 @@ def run_check(
             reason = str(exc) if isinstance(exc, OnnxLintError) else _bug_line(exc)
             result.error = Finding(display, kind.code, kind.name, reason, fixable=False)
             budget_stage(result, settings, options)
+        if result.error is not None and result.error.code not in codes_for(path, settings):
+            # An ignored file error is a warning and does not fail the run (ruff's E902).
+            if not args.quiet:
+                error = result.error
+                print(
+                    f"warning: {display}: {error.code} {error.name} (ignored): {error.message}",
+                    file=sys.stderr,
+                )
+            result.error = None
         if result.size is not None:
             sizes[display] = result.size
         results.append(result)
