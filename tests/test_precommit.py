@@ -210,6 +210,29 @@ def test_the_shipped_example_fails_then_fixes_then_passes_with_the_default_hook(
     assert user_repo.head_message() == "add example"
 
 
+def test_selected_fusions_need_unsafe_fixes_in_the_hook_to_pass(user_repo: UserRepo) -> None:
+    """docs/ci.md's caveat: with ``extend-select = ["OSL4"]`` plain ``--fix`` leaves
+    the numeric fixes (messy.onnx's OSL404), so the commit fails again; with
+    ``args: [--fix, --unsafe-fixes]`` it is fixed once and then passes."""
+    repo = user_repo.path
+    (repo / "pyproject.toml").write_text('[tool.onnxslim-lint]\nextend-select = ["OSL4"]\n')
+    shutil.copyfile(ROOT / "examples" / "messy.onnx", repo / "messy.onnx")
+    user_repo.configure(["--fix"])
+    _git(repo, "add", ".pre-commit-config.yaml", "pyproject.toml")
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode != 0 and "Found 7 errors (6 fixed, 1 remaining)." in done.output
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode != 0 and "OSL404" in done.output, done.output
+    assert "files were modified by this hook" not in done.output
+    user_repo.configure(["--fix", "--unsafe-fixes"])
+    _git(repo, "add", ".pre-commit-config.yaml")
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode != 0 and "files were modified by this hook" in done.output
+    assert "rules OSL404×4" in done.output, done.output
+    done = user_repo.commit("add example", "messy.onnx")
+    assert done.returncode == 0 and "Passed" in done.output, done.output
+
+
 def test_hook_passes_a_clean_model(user_repo: UserRepo) -> None:
     ci_models.write(user_repo.path / "clean.onnx")
     done = user_repo.commit("clean model", "clean.onnx")
