@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from onnxslim_lint.cli import main
@@ -40,3 +42,66 @@ def test_readme_lists_every_rule() -> None:
 
     for rule in ALL_RULES:
         assert f"| {rule.code} | `{rule.name}` | {rule.summary} |" in README
+
+
+def test_readme_python_example_runs_as_written(tmp_path: Path) -> None:
+    """The Python API block, run from a folder laid out like the repository's root."""
+    block = re.search(r"```python\n(.*?)```", README, re.S)
+    assert block is not None
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    done = subprocess.run(
+        [sys.executable, "-c", block.group(1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "OSL101 3 unused initializers (66.7 kB)"
+    assert "True 0.0" in lines  # the fixed copy verifies bit-exactly
+    assert lines[-1] == "11 -> 10 initializers"
+    assert (tmp_path / "messy.fixed.onnx").stat().st_size < (
+        ROOT / "examples/messy.onnx"
+    ).stat().st_size
+
+
+def test_license_is_the_apache_2_text_with_our_copyright_line() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    first, _, rest = text.partition("\n")
+    assert first == "Copyright 2026 The onnxslim-lint authors"
+    words = rest.split()
+    assert words[:5] == ["Apache", "License", "Version", "2.0,", "January"]
+    assert "END OF TERMS AND CONDITIONS" in rest
+    # The same text as onnx's own LICENSE (installed with it), whitespace aside.
+    import importlib.metadata
+
+    onnx_files = importlib.metadata.files("onnx") or []
+    theirs = [f for f in onnx_files if f.name == "LICENSE" and "dist-info" in str(f)]
+    if theirs:
+        assert " ".join(theirs[0].read_text().split()) == " ".join(words)
+
+
+def test_pyproject_declares_the_license_as_spdx(tmp_path: Path) -> None:
+    """setuptools >= 77 (the build backend pyproject asks for) accepts the SPDX form
+    and writes it as License-Expression, with the LICENSE file in the metadata."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'license = "Apache-2.0"' in pyproject
+    assert 'requires = ["setuptools>=77"]' in pyproject
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, setuptools.build_meta as b; "
+            "print(b.prepare_metadata_for_build_wheel(sys.argv[1]))",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    metadata = (tmp_path / done.stdout.split()[-1] / "METADATA").read_text()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert "License-File: LICENSE" in metadata.splitlines()
