@@ -14,9 +14,11 @@ without the limits.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
-import multiprocessing
 import os
+import pickle
+import select
 import signal
 import sys
 import tempfile
@@ -38,10 +40,11 @@ __all__ = [
 T = TypeVar("T")
 
 # The verify limits sized from the model when the settings leave them unset: time
-# to load it and run a few samples on one thread, and room for its weights, their
-# copies in sessions and the activations.
-_BASE_SECONDS = 60.0
-_SECONDS_PER_100_MB = 20.0
+# to load it and run a few samples (and the dims search) on one thread, and room for
+# its weights, their copies in sessions and the activations. A small file gets 20 s:
+# a model of a few kB that runs longer is a Loop that does not end.
+_BASE_SECONDS = 20.0
+_SECONDS_PER_100_MB = 30.0
 _BASE_MEMORY = 2 * 1024**3
 _MEMORY_PER_MODEL_BYTE = 4
 
@@ -83,7 +86,7 @@ def default_limits(model_size: int, timeout: float | None, memory: int | None) -
 
 
 def can_isolate() -> bool:
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 def is_out_of_memory(text: str) -> bool:
@@ -100,23 +103,23 @@ def run_isolated(task: Callable[[Callable[[str], None]], T], limits: Limits) -> 
             return task(phases.append)
         except (MemoryError, OutOfMemory):
             return ChildFailure("memory", "ran out of memory", phases[-1] if phases else None)
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
+    receiver, sender = os.pipe()
     with tempfile.TemporaryFile(prefix="onnxslim-lint-ort-") as log:
-        child = context.Process(target=_child, args=(task, sender, log.fileno(), limits.memory))
-        child.daemon = True
-        child.start()
-        sender.close()
+        # os.fork, not multiprocessing: a daemonic worker (a multiprocessing pool's)
+        # may not start Process children, and nothing here needs its machinery.
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(receiver)
+            _child(task, sender, log.fileno(), limits.memory)
+        os.close(sender)
         try:
-            outcome = _wait(child, receiver, limits.timeout)
+            outcome = _wait(pid, receiver, limits.timeout)
         finally:
-            receiver.close()
-            if child.is_alive():
-                child.kill()
-            child.join()
+            os.close(receiver)
+            status = _reap(pid)
         if isinstance(outcome, _Died):
             log.seek(0)
-            return _failure_of(child.exitcode, _last_lines(log.read()), outcome.phase, limits)
+            return _failure_of(status, _last_lines(log.read()), outcome.phase, limits)
         return outcome
 
 
@@ -125,28 +128,53 @@ class _Died:
     phase: str | None
 
 
-def _wait(child: Any, receiver: Any, timeout: float) -> Any:
+def _reap(pid: int) -> int:
+    """Kill the child if it is still there and collect it: its exit code, or minus
+    the signal that ended it (multiprocessing's convention)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _wait(pid: int, receiver: int, timeout: float) -> Any:
+    """Read the child's messages until its result, its death or the deadline."""
     deadline = time.monotonic() + timeout
     phase: str | None = None
+    buffer = b""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            child.kill()
             return ChildFailure("timeout", f"timed out after {timeout:g} s", phase)
-        if not receiver.poll(min(remaining, 1.0)):
-            if not child.is_alive() and not receiver.poll(0):
-                return _Died(phase)
+        ready, _, _ = select.select([receiver], [], [], min(remaining, 1.0))
+        if not ready:
             continue
-        try:
-            kind, payload = receiver.recv()
-        except (EOFError, OSError):
+        chunk = os.read(receiver, 1 << 20)
+        if not chunk:  # the pipe closed: the child is gone
             return _Died(phase)
-        if kind == "phase":
-            phase = payload
-        elif kind == "result":
-            return payload
-        else:  # "error" or "memory": the task raised
-            return ChildFailure(kind, payload, phase)
+        buffer += chunk
+        while len(buffer) >= 8:
+            size = int.from_bytes(buffer[:8], "little")
+            if len(buffer) < 8 + size:
+                break
+            kind, payload = pickle.loads(buffer[8 : 8 + size])
+            buffer = buffer[8 + size :]
+            if kind == "phase":
+                phase = payload
+            elif kind == "result":
+                return payload
+            else:  # "error" or "memory": the task raised
+                return ChildFailure(kind, payload, phase)
+
+
+def _send(fd: int, message: tuple[str, Any]) -> None:
+    data = pickle.dumps(message)
+    data = len(data).to_bytes(8, "little") + data
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
 
 
 def _failure_of(exitcode: int | None, log: str, phase: str | None, limits: Limits) -> ChildFailure:
@@ -175,7 +203,7 @@ def _last_lines(data: bytes) -> str:
     return data[-4000:].decode("utf-8", "replace")
 
 
-def _child(task: Callable[..., Any], sender: Any, log_fd: int, memory: int | None) -> None:
+def _child(task: Callable[..., Any], sender: int, log_fd: int, memory: int | None) -> None:
     # onnxruntime's own log lines go to the scratch file, not the user's terminal.
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -186,25 +214,25 @@ def _child(task: Callable[..., Any], sender: Any, log_fd: int, memory: int | Non
     try:
         if memory is not None:
             _limit_address_space(memory)
-
-        def announce(phase: str) -> None:
-            sender.send(("phase", phase))
-
-        sender.send(("result", task(announce)))
+        _send(sender, ("result", task(lambda phase: _send(sender, ("phase", phase)))))
     except (MemoryError, OutOfMemory):
-        sender.send(("memory", _memory_text(memory or 0)))
+        status = _try_send(sender, ("memory", _memory_text(memory or 0)))
     except BaseException as exc:  # everything goes back to the parent as a value
         lines = str(exc).strip().splitlines()
         text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
         kind = "memory" if memory is not None and is_out_of_memory(str(exc)) else "error"
-        try:
-            sender.send((kind, _memory_text(memory or 0) if kind == "memory" else text))
-        except Exception:
-            status = 1
+        status = _try_send(sender, (kind, _memory_text(memory or 0) if kind == "memory" else text))
     finally:
-        sender.close()
-        sys.stdout.flush()
+        os.close(sender)
         os._exit(status)  # no atexit handlers, no pytest teardown in a forked copy
+
+
+def _try_send(fd: int, message: tuple[str, Any]) -> int:
+    try:
+        _send(fd, message)
+    except Exception:  # the result cannot be pickled, or the parent is gone
+        return 1
+    return 0
 
 
 def _limit_address_space(extra: int) -> None:

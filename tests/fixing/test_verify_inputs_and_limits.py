@@ -289,3 +289,17 @@ def test_an_original_failing_the_full_checker_is_fixed_at_the_level_it_passes(
     assert "the original already fails the onnx checker" in out
     assert "checked without shape inference" in out
     assert "legacy.bias" not in _initializers(path)
+
+
+def _verify_in_worker(_: int) -> str:
+    model = models.detector_model()
+    return verify_models(model, model).verdict.value
+
+
+def test_verification_runs_inside_a_daemonic_pool_worker() -> None:
+    # A multiprocessing pool's workers are daemonic and may not start Process
+    # children; the verifier's child is forked directly, so it works there too.
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(_verify_in_worker, [0]) == ["passed"]
