@@ -126,7 +126,11 @@ def _candidate_models(data_file: Path, stop: Path | None) -> Iterable[Path]:
 
 def models_using(data_file: Path, *, stop: Path | None = None) -> list[Path]:
     """Models in the data file's folder or the folders above it (up to ``stop``, at most
-    :data:`MAX_LEVELS_UP` levels) whose external data includes ``data_file``."""
+    :data:`MAX_LEVELS_UP` levels) whose external data includes ``data_file``.
+
+    A model's data files are inside its own folder, so the search for the other
+    readers of a model's data file stops at that folder (``stop``): nothing above it
+    is listed or parsed."""
     data_file = Path(data_file)
     target = os.path.realpath(data_file)
     users: list[Path] = []

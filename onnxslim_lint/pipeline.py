@@ -28,6 +28,7 @@ from onnxslim_lint.fixing.engine import FixPolicy, fix_model
 from onnxslim_lint.gitbase import BaseRevision
 from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.index import ModelIndex
+from onnxslim_lint.model.litter import remove_stale
 from onnxslim_lint.model.load import LoadedModel, load_model
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.model.write import write_model
@@ -195,6 +196,8 @@ def _fix(
     result: FileResult,
 ) -> None:
     started = time.perf_counter()
+    if not options.diff:
+        remove_stale(loaded.path.parent)  # temporaries a killed run left beside the model
     unsafe = options.unsafe_fixes or settings.unsafe_fixes
     may_fix = fix_policy(settings, unsafe)
     if not any(f.fixable and may_fix(f) for f in result.findings):
@@ -264,10 +267,11 @@ def _data_files_to_replace(loaded: LoadedModel) -> list[Path]:
     past): deleting it after fixing one of them would break the other.
     """
     here = os.path.realpath(loaded.path)
+    folder = loaded.path.parent
     return [
         data
         for data in loaded.data_files
-        if all(os.path.realpath(model) == here for model in models_using(data))
+        if all(os.path.realpath(model) == here for model in models_using(data, stop=folder))
     ]
 
 
