@@ -15,7 +15,7 @@ import json, os, sys
 seen = []
 def hook(event, args):
     path = args[0] if args else None
-    if event in ("open", "os.listdir", "os.scandir") and isinstance(path, (str, bytes)):
+    if event in ("open", "os.listdir", "os.scandir") and isinstance(path, (str, bytes, os.PathLike)):
         seen.append(os.path.realpath(os.fsdecode(path)))
 sys.addaudithook(hook)
 from onnxslim_lint.cli import main
