@@ -15,7 +15,8 @@ import json, os, sys
 seen = []
 def hook(event, args):
     path = args[0] if args else None
-    if event in ("open", "os.listdir", "os.scandir") and isinstance(path, (str, bytes, os.PathLike)):
+    watched = event in ("open", "os.listdir", "os.scandir")
+    if watched and isinstance(path, (str, bytes, os.PathLike)):
         seen.append(os.path.realpath(os.fsdecode(path)))
 sys.addaudithook(hook)
 from onnxslim_lint.cli import main
