@@ -15,7 +15,7 @@ from onnxslim_lint.errors import OnnxLintError
 
 __all__ = ["main"]
 
-COMMANDS = ("check", "rule", "verify")
+COMMANDS = ("check", "rule", "verify", "clean")
 
 
 def _codes(value: str) -> list[str]:
@@ -24,6 +24,16 @@ def _codes(value: str) -> list[str]:
 
 def _add_list(parser: argparse._ActionsContainer, flag: str, help_text: str) -> None:
     parser.add_argument(flag, action="append", type=_codes, metavar="RULES", help=help_text)
+
+
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of jobs, got {value!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 job, got {jobs}")
+    return jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --base: check only models changed since REF (or whose external data changed)",
     )
+    run = check.add_argument_group("running")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="files checked at once, in worker processes (default: the machine's cores)",
+    )
+    run.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="do not read or write .onnxslim_lint_cache",
+    )
     exits = check.add_argument_group("exit status")
     exits.add_argument("-e", "--exit-zero", action="store_true", help="exit 0 despite findings")
     exits.add_argument(
@@ -102,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("rule", nargs="?", help="a code (OSL101) or a name")
     rule.add_argument("--all", action="store_true", help="explain every rule")
     rule.add_argument("--output-format", choices=("text", "json", "markdown"), default="text")
+
+    clean = sub.add_parser("clean", help="remove the result cache (.onnxslim_lint_cache)")
+    clean.add_argument("paths", nargs="*", default=[], help="project folders (default: .)")
 
     verify = sub.add_parser("verify", help="compare two models' outputs in onnxruntime")
     verify.add_argument("original")
@@ -137,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from onnxslim_lint.commands.rule import run_rule
 
             return run_rule(args.rule, all_rules=args.all, output_format=args.output_format)
+        if args.command == "clean":
+            from onnxslim_lint.commands.clean import run_clean
+
+            return run_clean(args)
         if args.command == "verify":
             from onnxslim_lint.commands.verify import run_verify
 

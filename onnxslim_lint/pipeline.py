@@ -19,6 +19,7 @@ from pathlib import Path
 import onnx
 
 from onnxslim_lint.budget import Budget, budget_findings, measure
+from onnxslim_lint.cache import ResultCache
 from onnxslim_lint.config import Settings, verify_settings_for
 from onnxslim_lint.datafiles import models_using
 from onnxslim_lint.discover import matches_any
@@ -147,9 +148,28 @@ def rule_options(settings: Settings) -> RuleOptions:
 
 
 def process_file(
-    path: Path, settings: Settings, options: RunOptions, display: str | None = None
+    path: Path,
+    settings: Settings,
+    options: RunOptions,
+    display: str | None = None,
+    cache: ResultCache | None = None,
 ) -> FileResult:
+    """Check (and fix) one file; with ``cache``, a check of an unchanged file is
+    read back (the caller passes one only for a check: never with a fix)."""
     display = display or str(path)
+    if cache is not None:
+        cached = cache.get(path, display)
+        if cached is not None:
+            budget_stage(cached, settings, options)
+            return cached
+    result = _process(path, settings, options, display)
+    if cache is not None and not (options.fix or options.diff):
+        cache.put(path, display, result)
+    budget_stage(result, settings, options)
+    return result
+
+
+def _process(path: Path, settings: Settings, options: RunOptions, display: str) -> FileResult:
     result = FileResult(path, display)
     try:
         loaded = load_model(path, read_external_data=False)  # weights stay on disk
@@ -164,7 +184,6 @@ def process_file(
     result.findings = applicable(findings, settings, unsafe)
     if options.fix or options.diff:
         _fix(loaded, rules, settings, options, result)
-    budget_stage(result, settings, options, rules)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import traceback
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onnxslim_lint import __version__
+from onnxslim_lint.cache import ResultCache
 from onnxslim_lint.config import (
     Settings,
     add_selection,
@@ -25,7 +27,8 @@ from onnxslim_lint.errors import OnnxLintError, UsageError
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.gitbase import BaseRevision, changed_models, find_toplevel, open_base
 from onnxslim_lint.model.read_errors import READ_ERRORS
-from onnxslim_lint.pipeline import RunOptions, budget_stage, codes_for, process_file
+from onnxslim_lint.parallel import default_jobs, process_files
+from onnxslim_lint.pipeline import RunOptions, budget_stage, codes_for
 from onnxslim_lint.report.diff import render_diff, would_fix_line
 from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, RunInfo
 from onnxslim_lint.report.summary import fix_report_line, show_fixes, statistics, summary
@@ -173,16 +176,17 @@ def run_check(
             observer(CheckRun([], settings, _run_info((), selected), base, sizes, 0))
         return 0
     results: list[FileResult] = []
-    for path in files:
-        display = _display(path)
-        try:
-            result = process_file(path, settings, options, display)
-        except Exception as exc:  # one file's failure never stops the others
-            result = FileResult(path, display)
-            kind = READ_ERRORS["OSL010"]
-            reason = str(exc) if isinstance(exc, OnnxLintError) else _bug_line(exc)
-            result.error = Finding(display, kind.code, kind.name, reason, fixable=False)
-            budget_stage(result, settings, options)
+    cached = (
+        getattr(args, "cache", True)
+        and not (options.fix or options.diff or options.output)
+        and base is None
+    )
+    cache = ResultCache(settings.root or Path.cwd(), repr(settings)) if cached else None
+    jobs = getattr(args, "jobs", None) or default_jobs()
+    guard = functools.partial(_file_failed, settings, options)
+    named = [(path, _display(path)) for path in files]
+    for result in process_files(named, settings, options, jobs=jobs, cache=cache, guard=guard):
+        path, display = result.path, result.display
         if result.error is not None and result.error.code not in codes_for(path, settings):
             # An ignored file error is a warning and does not fail the run (ruff's E902).
             if not args.quiet:
@@ -235,6 +239,18 @@ def _run_info(files: tuple[str, ...], rules: tuple[str, ...]) -> RunInfo:
     else:
         root = find_toplevel(Path.cwd()) or Path.cwd()
     return RunInfo(files=files, rules=rules, root=root, version=__version__)
+
+
+def _file_failed(
+    settings: Settings, options: RunOptions, path: Path, display: str, exc: Exception
+) -> FileResult:
+    """One file's failure as its result: the others go on."""
+    result = FileResult(path, display)
+    kind = READ_ERRORS["OSL010"]
+    reason = str(exc) if isinstance(exc, OnnxLintError) else _bug_line(exc)
+    result.error = Finding(display, kind.code, kind.name, reason, fixable=False)
+    budget_stage(result, settings, options)
+    return result
 
 
 def _bug_line(exc: BaseException) -> str:
