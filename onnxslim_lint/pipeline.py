@@ -31,9 +31,10 @@ from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.litter import remove_stale
 from onnxslim_lint.model.load import LoadedModel, load_model
+from onnxslim_lint.model.lock import exclusive
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.model.write import write_model
-from onnxslim_lint.results import FileResult
+from onnxslim_lint.results import FileResult, Verdict
 from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
 from onnxslim_lint.rules.registry import enabled_codes, resolve_selectors, rules_enabled
 
@@ -170,6 +171,21 @@ def process_file(
 
 
 def _process(path: Path, settings: Settings, options: RunOptions, display: str) -> FileResult:
+    if options.fix and not options.diff and options.output is None:
+        # In place: one fixer of this file at a time (a second run waits, then
+        # loads what the first wrote), and no write over a change made meanwhile.
+        with exclusive(path):
+            return _load_and_run(path, settings, options, display, _state(path))
+    return _load_and_run(path, settings, options, display, None)
+
+
+def _load_and_run(
+    path: Path,
+    settings: Settings,
+    options: RunOptions,
+    display: str,
+    state: tuple[int, ...] | None,
+) -> FileResult:
     result = FileResult(path, display)
     try:
         loaded = load_model(path, read_external_data=False)  # weights stay on disk
@@ -183,8 +199,18 @@ def _process(path: Path, settings: Settings, options: RunOptions, display: str) 
     loaded.raw_views = {}  # release the file buffer before any fix
     result.findings = applicable(findings, settings, unsafe)
     if options.fix or options.diff:
-        _fix(loaded, rules, settings, options, result)
+        data_state = None if state is None else [_state(p) for p in loaded.data_files]
+        _fix(loaded, rules, settings, options, result, (state, data_state))
     return result
+
+
+def _state(path: Path) -> tuple[int, ...]:
+    """What tells one version of a file from another: size, mtime, inode, device."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return ()
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
 
 
 def budget_stage(
@@ -213,6 +239,7 @@ def _fix(
     settings: Settings,
     options: RunOptions,
     result: FileResult,
+    states: tuple[tuple[int, ...] | None, list[tuple[int, ...]] | None] = (None, None),
 ) -> None:
     started = time.perf_counter()
     if not options.diff:
@@ -249,6 +276,16 @@ def _fix(
         return
     if options.diff:
         result.fixed = outcome.fixed
+        return
+    model_state, data_state = states
+    if model_state is not None and (
+        _state(loaded.path) != model_state or [_state(p) for p in loaded.data_files] != data_state
+    ):
+        report.verdict = Verdict.REFUSED
+        report.reason = (
+            "the file changed on disk while it was being fixed (another program wrote "
+            "it); nothing written, run again"
+        )
         return
     replaces = _data_files_to_replace(loaded) if options.output is None else ()
     target.parent.mkdir(parents=True, exist_ok=True)
