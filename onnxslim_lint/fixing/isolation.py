@@ -15,6 +15,7 @@ without the limits.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import faulthandler
 import os
 import pickle
@@ -107,10 +108,11 @@ def run_isolated(task: Callable[[Callable[[str], None]], T], limits: Limits) -> 
     with tempfile.TemporaryFile(prefix="onnxslim-lint-ort-") as log:
         # os.fork, not multiprocessing: a daemonic worker (a multiprocessing pool's)
         # may not start Process children, and nothing here needs its machinery.
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(receiver)
-            _child(task, sender, log.fileno(), limits.memory)
+            _child(task, sender, log.fileno(), limits.memory, parent)
         os.close(sender)
         try:
             outcome = _wait(pid, receiver, limits.timeout)
@@ -203,7 +205,12 @@ def _last_lines(data: bytes) -> str:
     return data[-4000:].decode("utf-8", "replace")
 
 
-def _child(task: Callable[..., Any], sender: int, log_fd: int, memory: int | None) -> None:
+def _child(
+    task: Callable[..., Any], sender: int, log_fd: int, memory: int | None, parent: int
+) -> None:
+    # Die with the parent: a parent killed at its own deadline (a fuzzer's, a CI
+    # job's) must not leave this child running an endless Loop on its own.
+    _die_with_parent(parent)
     # onnxruntime's own log lines go to the scratch file, not the user's terminal.
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -233,6 +240,21 @@ def _try_send(fd: int, message: tuple[str, Any]) -> int:
     except Exception:  # the result cannot be pickled, or the parent is gone
         return 1
     return 0
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``),
+    and exit now if the parent is already gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _limit_address_space(extra: int) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -303,3 +305,49 @@ def test_verification_runs_inside_a_daemonic_pool_worker() -> None:
 
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.map(_verify_in_worker, [0]) == ["passed"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc")
+def test_the_onnxruntime_child_dies_with_its_parent(tmp_path: Path) -> None:
+    # A parent killed at its own deadline (a CI job's, a fuzzer's) must not leave
+    # its verification child running an endless Loop.
+    path = _save(models.endless_loop_model(), tmp_path / "endless.onnx")
+    code = (
+        "import sys, onnx\n"
+        "from onnxslim_lint.config import VerifySettings\n"
+        "from onnxslim_lint.fixing.verify import verify_models\n"
+        "m = onnx.load(sys.argv[1])\n"
+        "verify_models(m, m, VerifySettings(timeout=120))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(path)])
+    deadline = time.monotonic() + 60
+    children: list[int] = []
+    while not children and time.monotonic() < deadline:
+        time.sleep(0.2)
+        children = _children(parent.pid)
+    assert children, "the verifier's child never started"
+    parent.kill()
+    parent.wait()
+    time.sleep(1.0)
+    assert not any(_running(child) for child in children)
