@@ -69,7 +69,7 @@ def test_fix_report_lines_escape_names(hostile: Path, capsys: pytest.CaptureFixt
     out, err = _run(capsys, "--fix", "--show-fixes", "--select", "OSL101", str(hostile))
     _no_raw_controls(out + err)
     fixed_lines = [line for line in (out + err).splitlines() if ": fixed:" in line]
-    assert len(fixed_lines) == 1 and printable(str(hostile)) in fixed_lines[0]
+    assert len(fixed_lines) == 1 and printable(FILE) in fixed_lines[0]
     assert not any(line.startswith("::") for line in (out + err).splitlines())
 
 
