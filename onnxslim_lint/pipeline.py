@@ -204,6 +204,26 @@ def _load_and_run(
     return result
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why an in-place fix must not write ``path`` (None: it may).
+
+    A symbolic link is never replaced by a regular file, and its target is not
+    written either (its external data is looked up beside the link, not the
+    target); a file without write permission is left alone, as formatters do.
+    """
+    if path.is_symlink():
+        return (
+            "the model is a symbolic link; nothing written (fix the file it points to, or use -o)"
+        )
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & 0o222:
+        return "the model file is read-only; nothing written (make it writable, or use -o)"
+    return None
+
+
 def _state(path: Path) -> tuple[int, ...]:
     """What tells one version of a file from another: size, mtime, inode, device."""
     try:
@@ -276,6 +296,11 @@ def _fix(
         return
     if options.diff:
         result.fixed = outcome.fixed
+        return
+    refusal = _unwritable(loaded.path) if options.output is None else None
+    if refusal is not None:
+        report.verdict = Verdict.REFUSED
+        report.reason = refusal
         return
     model_state, data_state = states
     if model_state is not None and (

@@ -63,3 +63,31 @@ def test_two_fixes_of_one_file_at_once(tmp_path: Path, external: bool) -> None:
     }
     assert files == sorted({"m.onnx", *referenced})  # no orphan data file, no temporary
     assert not any(MARK in name for name in files)
+
+
+def test_a_symlinked_model_is_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = ci_models.write(tmp_path / "real" / "m.onnx", dead_floats=64)
+    link = tmp_path / "link.onnx"
+    link.symlink_to(target)
+    before = target.read_bytes()
+    code = main(["--fix", "--no-verify", "-j", "1", str(link)])
+    out = capsys.readouterr().out
+    assert code == 1 and "is a symbolic link; nothing written" in out
+    assert link.is_symlink() and target.read_bytes() == before
+    output = tmp_path / "fixed.onnx"
+    assert main(["--fix", "--no-verify", "-o", str(output), str(link)]) == 0
+    assert output.stat().st_size < len(before)
+
+
+def test_a_read_only_model_is_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ci_models.write(tmp_path / "m.onnx", dead_floats=64)
+    path.chmod(0o444)
+    before = path.read_bytes()
+    code = main(["--fix", "--no-verify", "-j", "1", str(path)])
+    out = capsys.readouterr().out
+    assert code == 1 and "is read-only; nothing written" in out
+    assert path.read_bytes() == before and (path.stat().st_mode & 0o777) == 0o444
