@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 TOOL_NAME = "onnxslim-lint"
+#: Where each rule's page is: ``<docs-url>/<CODE>-<name>.md`` (the ``docs-url`` key).
+DOCS_URL = "https://github.com/onnxslim-lint/onnxslim-lint/blob/main/docs/rules"
 
 #: Checked in this order within one directory; the first one that applies wins.
 CONFIG_FILE_NAMES: tuple[str, ...] = (".onnxslim-lint.toml", "onnxslim-lint.toml", "pyproject.toml")
@@ -261,6 +263,7 @@ class Settings:
     # The largest initializer constant or shape folding may create (None: no cap
     # beyond "never grow the file"), like onnx-simplifier's --size-threshold.
     max_folded_constant: int | None = None
+    docs_url: str = DOCS_URL
     verify: VerifySettings = field(default_factory=VerifySettings)
     config_path: Path | None = None
     root: Path | None = None
@@ -462,6 +465,12 @@ def _size(key: str, value: object, src: _Source, section: str = "") -> int:
     return size
 
 
+def _url(key: str, value: object, src: _Source, section: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("https://", "http://", "file://")):
+        raise _wrong(key, "a URL (https://...)", value, src, section)
+    return value.rstrip("/")
+
+
 _TOP_KEYS: dict[str, tuple[str, _Parser]] = {
     "select": ("select", _str_list),
     "extend-select": ("extend_select", _str_list),
@@ -474,6 +483,7 @@ _TOP_KEYS: dict[str, tuple[str, _Parser]] = {
     "extend-exclude": ("extend_exclude", _str_list),
     "output-format": ("output_format", _output_format),
     "max-folded-constant": ("max_folded_constant", _size),
+    "docs-url": ("docs_url", _url),
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from onnxslim_lint import __version__
 from onnxslim_lint.cache import ResultCache
 from onnxslim_lint.config import (
+    DOCS_URL,
     Settings,
     add_selection,
     apply_overrides,
@@ -210,7 +211,7 @@ def run_check(
         if result.error is not None:
             findings.append(result.error)
         findings.extend(result.findings)
-    run = _run_info(tuple(r.display for r in results), selected)
+    run = _run_info(tuple(r.display for r in results), selected, settings.docs_url)
     if args.diff:
         sys.stdout.write(render_diff(results))
     elif args.statistics:
@@ -230,7 +231,7 @@ def run_check(
     return code
 
 
-def _run_info(files: tuple[str, ...], rules: tuple[str, ...]) -> RunInfo:
+def _run_info(files: tuple[str, ...], rules: tuple[str, ...], docs_url: str = DOCS_URL) -> RunInfo:
     """What the CI formats need beyond the findings; paths are made relative to the
     Action's workspace, else the git working tree, else the working directory."""
     workspace = os.environ.get("GITHUB_WORKSPACE")
@@ -238,7 +239,7 @@ def _run_info(files: tuple[str, ...], rules: tuple[str, ...]) -> RunInfo:
         root = Path(workspace)
     else:
         root = find_toplevel(Path.cwd()) or Path.cwd()
-    return RunInfo(files=files, rules=rules, root=root, version=__version__)
+    return RunInfo(files=files, rules=rules, root=root, version=__version__, docs_url=docs_url)
 
 
 def _file_failed(

@@ -40,8 +40,8 @@ def _findings_only(render: Callable[[Sequence[Finding]], str]) -> Formatter:
 FORMATTERS: dict[str, Formatter] = {
     "concise": _findings_only(concise.render),
     "full": _findings_only(full.render),
-    "json": _findings_only(json_format.render),
-    "json-lines": _findings_only(json_format.render_lines),
+    "json": json_format.render,
+    "json-lines": json_format.render_lines,
     "github": github.render,
     "sarif": sarif.render,
     "junit": junit.render,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
+from onnxslim_lint.config import DOCS_URL
 from onnxslim_lint.findings import Finding, Location, format_bytes
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.registry import ALL_RULES
@@ -20,6 +21,7 @@ __all__ = [
     "repo_relative",
     "repository_root",
     "rule_info",
+    "rule_url",
 ]
 
 
@@ -31,6 +33,13 @@ class RunInfo:
     rules: tuple[str, ...] = ()  # codes of the rules that were selected
     root: Path | None = None  # repository root for relative paths (None: detect)
     version: str = ""  # the tool's version, for SARIF's driver ("": not stated)
+    docs_url: str = DOCS_URL  # the rule pages' base (the docs-url setting)
+
+
+def rule_url(code: str, name: str, run: RunInfo | None = None) -> str:
+    """The page of one rule (or file error): ``<docs-url>/<CODE>-<name>.md``."""
+    base = run.docs_url if run is not None else DOCS_URL
+    return f"{base}/{code}-{name}.md"
 
 
 @dataclass(frozen=True)

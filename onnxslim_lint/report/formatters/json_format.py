@@ -6,11 +6,16 @@ import json
 from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding
+from onnxslim_lint.report.formatters._common import RunInfo, rule_url
 
 
-def render(findings: Sequence[Finding]) -> str:
-    return json.dumps([f.as_dict() for f in findings], indent=2) + "\n"
+def _item(finding: Finding, run: RunInfo | None) -> dict[str, object]:
+    return {**finding.as_dict(), "url": rule_url(finding.code, finding.name, run)}
 
 
-def render_lines(findings: Sequence[Finding]) -> str:
-    return "".join(json.dumps(f.as_dict()) + "\n" for f in findings)
+def render(findings: Sequence[Finding], run: RunInfo | None = None) -> str:
+    return json.dumps([_item(f, run) for f in findings], indent=2) + "\n"
+
+
+def render_lines(findings: Sequence[Finding], run: RunInfo | None = None) -> str:
+    return "".join(json.dumps(_item(f, run)) + "\n" for f in findings)

@@ -28,6 +28,7 @@ from onnxslim_lint.report.formatters._common import (
     repo_relative,
     repository_root,
     rule_info,
+    rule_url,
 )
 
 __all__ = ["SCHEMA_URI", "fingerprint", "render"]
@@ -47,11 +48,12 @@ def _uri(relative: str) -> str:
     return quote(relative, safe="/")
 
 
-def _rule(info: RuleInfo) -> dict[str, object]:
+def _rule(info: RuleInfo, run: RunInfo | None) -> dict[str, object]:
     family = "file-error" if info.code in READ_ERRORS else "rule"
     return {
         "id": info.code,
         "name": info.name,
+        "helpUri": rule_url(info.code, info.name, run),
         "shortDescription": {"text": info.summary},
         "fullDescription": {"text": info.summary},
         "help": {"text": info.help_markdown, "markdown": info.help_markdown},
@@ -137,7 +139,7 @@ def build(findings: Sequence[Finding], run: RunInfo | None = None) -> dict[str, 
                         "name": "onnxslim-lint",
                         **_version(run),
                         "informationUri": INFORMATION_URI,
-                        "rules": [_rule(info) for info in infos.values()],
+                        "rules": [_rule(info, run) for info in infos.values()],
                     }
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
