@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from onnxslim_lint.errors import ConfigError, UsageError
+from onnxslim_lint.findings import DOCS_URL
 from onnxslim_lint.sizes import SIZE_HELP, parse_size
 
 if sys.version_info >= (3, 11):
@@ -34,6 +35,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "CONFIG_FILE_NAMES",
+    "DOCS_URL",
     "OUTPUT_FORMATS",
     "BudgetSettings",
     "Limits",
@@ -52,8 +54,6 @@ __all__ = [
 ]
 
 TOOL_NAME = "onnxslim-lint"
-#: Where each rule's page is: ``<docs-url>/<CODE>-<name>.md`` (the ``docs-url`` key).
-DOCS_URL = "https://github.com/onnxslim-lint/onnxslim-lint/blob/main/docs/rules"
 
 #: Checked in this order within one directory; the first one that applies wins.
 CONFIG_FILE_NAMES: tuple[str, ...] = (".onnxslim-lint.toml", "onnxslim-lint.toml", "pyproject.toml")

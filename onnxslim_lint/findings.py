@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["Finding", "FixAvailability", "FixSafety", "Location", "format_bytes"]
+__all__ = ["DOCS_URL", "Finding", "FixAvailability", "FixSafety", "Location", "format_bytes"]
+
+#: Where each rule's page is: ``<base>/<CODE>-<name>.md``; the ``docs-url`` setting
+#: replaces the base.
+DOCS_URL = "https://github.com/onnxslim-lint/onnxslim-lint/blob/main/docs/rules"
 
 
 class FixAvailability(Enum):

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from onnxslim_lint.config import DOCS_URL
-from onnxslim_lint.findings import Finding, Location, format_bytes
+from onnxslim_lint.findings import DOCS_URL, Finding, Location, format_bytes
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.rules.registry import ALL_RULES
 
