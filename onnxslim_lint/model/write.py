@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import onnx
 
@@ -389,24 +390,14 @@ def _put_in_place(source: Path, final: Path, mode: int, temps: list[str], durabl
     Not a hard link: while both names exist the file has two links, and onnx
     refuses to load a data file with more than one (a "hardlink attack").
     """
-    fd, temp = tempfile.mkstemp(
-        dir=final.parent, prefix=f".{final.name}.{temp_prefix()}", suffix=".tmp"
-    )
-    temps.append(temp)
-    _step("create")
-    with os.fdopen(fd, "wb") as handle, open(source, "rb") as original:
-        if not _clone(original.fileno(), handle.fileno()):
-            shutil.copyfileobj(original, handle, 1 << 24)
-        handle.flush()
-        _step("write")
-        if durable:
-            os.fsync(handle.fileno())
-            _step("fsync")
-    os.chmod(temp, mode)
-    _step("chmod")
-    os.replace(temp, final)
-    temps.remove(temp)
-    _step("replace")
+
+    def copy(handle: BinaryIO) -> int:
+        with open(source, "rb") as original:
+            if not _clone(original.fileno(), handle.fileno()):
+                shutil.copyfileobj(original, handle, 1 << 24)
+        return 0
+
+    _atomic_write(final, copy, mode, temps, durable)
 
 
 # Linux's FICLONE ioctl: the copy shares the source's blocks (btrfs, XFS, bcachefs).
@@ -538,16 +529,29 @@ def _write_file(
     durable: bool = True,
 ) -> int:
     """Write chunks to a temp file next to ``final``, fsync, chmod, rename over it."""
+
+    def write(handle: BinaryIO) -> int:
+        written = 0
+        for chunk in chunks:
+            handle.write(chunk)
+            written += len(chunk)
+        return written
+
+    return _atomic_write(final, write, mode, temps, durable)
+
+
+def _atomic_write(
+    final: Path, fill: Callable[[BinaryIO], int], mode: int, temps: list[str], durable: bool
+) -> int:
+    """``fill`` a temp file next to ``final`` (it returns the bytes it wrote), flush,
+    fsync, chmod and rename it over ``final``; each step is a ``_step`` point."""
     fd, temp = tempfile.mkstemp(
         dir=final.parent, prefix=f".{final.name}.{temp_prefix()}", suffix=".tmp"
     )
     temps.append(temp)
     _step("create")
-    written = 0
     with os.fdopen(fd, "wb") as handle:
-        for chunk in chunks:
-            handle.write(chunk)
-            written += len(chunk)
+        written = fill(handle)
         handle.flush()
         _step("write")
         if durable:
