@@ -9,7 +9,7 @@ same feed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from typing import Any
@@ -207,37 +207,53 @@ def _index_bounds(
     over all such uses whose data shape is known (initializer, Constant, fed input,
     value_info, or onnx shape inference as a last resort).
     """
-    consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    consumers = _consumers(model)
+    shapes = _ShapeLookup(model, input_shapes, params)
+    bounds: dict[str, int] = {}
+    for name in names:
+        best: int | None = None
+        for node, index, _ in _uses(consumers, name):
+            if node.op_type in _INDEXING_OPS and index == _INDEXING_OPS[node.op_type][1]:
+                data_index = _INDEXING_OPS[node.op_type][0]
+                data_shape = shapes.get(node.input[data_index])
+                size = _indexed_axis_size(node, data_shape)
+                if size is not None:
+                    best = size if best is None else min(best, size)
+        if best is not None:
+            bounds[name] = best
+    return bounds
+
+
+_Consumers = dict[str, list[tuple[onnx.NodeProto, int]]]
+
+
+def _consumers(model: onnx.ModelProto) -> _Consumers:
+    """Every node reading each value, with the input position it reads it at."""
+    consumers: _Consumers = {}
     for node in all_nodes(model.graph):
         for i, name in enumerate(node.input):
             if name:
                 consumers.setdefault(name, []).append((node, i))
+    return consumers
 
-    shapes = _ShapeLookup(model, input_shapes, params)
-    bounds: dict[str, int] = {}
-    for name in names:
-        seen = {name}
-        frontier = [name]
-        best: int | None = None
-        while frontier:
-            value = frontier.pop()
-            for node, index in consumers.get(value, ()):
-                if not is_default_domain(node.domain):
-                    continue
-                if node.op_type in _VALUE_PRESERVING_OPS and index == 0:
-                    for out in node.output:
-                        if out and out not in seen:
-                            seen.add(out)
-                            frontier.append(out)
-                elif node.op_type in _INDEXING_OPS and index == _INDEXING_OPS[node.op_type][1]:
-                    data_index = _INDEXING_OPS[node.op_type][0]
-                    data_shape = shapes.get(node.input[data_index])
-                    size = _indexed_axis_size(node, data_shape)
-                    if size is not None:
-                        best = size if best is None else min(best, size)
-        if best is not None:
-            bounds[name] = best
-    return bounds
+
+def _uses(consumers: _Consumers, name: str) -> Iterator[tuple[onnx.NodeProto, int, str]]:
+    """The default-domain nodes that read ``name`` or a value made from it by
+    value-preserving ops (Cast, Reshape, ...): (node, input position, value read)."""
+    seen = {name}
+    frontier = [name]
+    while frontier:
+        value = frontier.pop()
+        for node, index in consumers.get(value, ()):
+            if not is_default_domain(node.domain):
+                continue
+            if node.op_type in _VALUE_PRESERVING_OPS and index == 0:
+                for out in node.output:
+                    if out and out not in seen:
+                        seen.add(out)
+                        frontier.append(out)
+            else:
+                yield node, index, value
 
 
 def _indexed_axis_size(node: onnx.NodeProto, data_shape: tuple[int, ...] | None) -> int | None:
@@ -529,32 +545,18 @@ def _compared_constants(
                     tensor = attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR
                     if tensor and _numel(attr.t.dims) == 1:
                         constants[node.output[0]] = onnx.numpy_helper.to_array(attr.t)
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in all_nodes(model.graph):
-        for name in node.input:
-            if name:
-                consumers.setdefault(name, []).append(node)
+    consumers = _consumers(model)
     found: dict[str, list[Any]] = {}
     for name in sorted(small):
         values: list[Any] = []
-        seen = {name}
-        frontier = [name]
-        while frontier:
-            value = frontier.pop()
-            for node in consumers.get(value, ()):
-                if not is_default_domain(node.domain):
-                    continue
-                if node.op_type in _VALUE_PRESERVING_OPS and node.input[0] == value:
-                    for out in node.output:
-                        if out and out not in seen:
-                            seen.add(out)
-                            frontier.append(out)
-                elif node.op_type in _COMPARISONS:
-                    for other in node.input:
-                        if other != value and other in constants:
-                            item = constants[other].reshape(-1)[0].item()
-                            if item not in values:
-                                values.append(item)
+        for node, _, value in _uses(consumers, name):
+            if node.op_type not in _COMPARISONS:
+                continue
+            for other in node.input:
+                if other != value and other in constants:
+                    item = constants[other].reshape(-1)[0].item()
+                    if item not in values:
+                        values.append(item)
         if values:
             found[name] = values[:4]
     return found
