@@ -30,21 +30,26 @@ from pathlib import Path
 from onnxslim_lint.config import BudgetSettings, Limits, Settings, budget_settings
 from onnxslim_lint.datafiles import model_data_files
 from onnxslim_lint.discover import matches_any
+from onnxslim_lint.enforced import codes_for
 from onnxslim_lint.findings import Finding, Location, format_bytes
 from onnxslim_lint.gitbase import BaseRevision
 from onnxslim_lint.model.lfs import lfs_pointer_size
-from onnxslim_lint.results import SizeInfo
-from onnxslim_lint.rules.model_size import ModelSize
-from onnxslim_lint.rules.size_growth import SizeGrowth
+from onnxslim_lint.results import FileResult, SizeInfo
+from onnxslim_lint.rules.catalog import entry_named
+from onnxslim_lint.run_options import RunOptions
 
 __all__ = [
     "BUDGET_CODES",
     "Budget",
     "budget_findings",
+    "budget_stage",
     "measure",
 ]
 
-BUDGET_CODES = frozenset({ModelSize.code, SizeGrowth.code})
+# The rules' identities from the catalog: measuring a file must not import the rules.
+_MODEL_SIZE = entry_named("model-size")
+_SIZE_GROWTH = entry_named("size-growth")
+BUDGET_CODES = frozenset({_MODEL_SIZE.code, _SIZE_GROWTH.code})
 
 
 # --------------------------------------------------------------------------- limits
@@ -93,13 +98,22 @@ def _file_size(path: Path) -> tuple[int | None, bool]:
     return size, False
 
 
-def measure(path: Path, display: str | None = None, base: BaseRevision | None = None) -> SizeInfo:
-    """The model's size on disk (file + external data) and, with ``base``, at the base."""
+def measure(
+    path: Path,
+    display: str | None = None,
+    base: BaseRevision | None = None,
+    known_data_files: tuple[Path, ...] | None = None,
+) -> SizeInfo:
+    """The model's size on disk (file + external data) and, with ``base``, at the base.
+    ``known_data_files``: the model's data files when the caller knows them (a cache
+    hit), so the model is not parsed again."""
     path = Path(path)
     size, pointer = _file_size(path)
     data_files: tuple[Path, ...] = ()
     if size is not None and not pointer:
-        data_files = tuple(model_data_files(path))
+        if known_data_files is None:
+            known_data_files = tuple(model_data_files(path))
+        data_files = known_data_files
         seen: set[str] = set()
         for data in data_files:
             key = os.path.realpath(data)
@@ -125,12 +139,12 @@ def budget_findings(info: SizeInfo, limits: Limits, codes: Iterable[str]) -> lis
     """The OSL3xx findings for one measured model; ``codes`` are the rules selected for it."""
     codes = set(codes)
     findings: list[Finding] = []
-    if ModelSize.code in codes:
+    if _MODEL_SIZE.code in codes:
         finding = _size_finding(info, limits)
         if finding is not None:
             findings.append(finding)
     growth_limited = limits.max_growth is not None or limits.max_growth_percent is not None
-    if SizeGrowth.code in codes and growth_limited and info.change is not None:
+    if _SIZE_GROWTH.code in codes and growth_limited and info.change is not None:
         finding = _growth_finding(info, limits)
         if finding is not None:
             findings.append(finding)
@@ -144,8 +158,8 @@ def _size_finding(info: SizeInfo, limits: Limits) -> Finding | None:
     over = size - limit
     return Finding(
         path=info.display,
-        code=ModelSize.code,
-        name=ModelSize.name,
+        code=_MODEL_SIZE.code,
+        name=_MODEL_SIZE.name,
         message=(
             f"model is {format_bytes(size)}, {format_bytes(over)} above the "
             f"{format_bytes(limit)} budget"
@@ -190,11 +204,28 @@ def _growth_finding(info: SizeInfo, limits: Limits) -> Finding | None:
         detail = f"{info.base_size} → {info.size} bytes"
     return Finding(
         path=info.display,
-        code=SizeGrowth.code,
-        name=SizeGrowth.name,
+        code=_SIZE_GROWTH.code,
+        name=_SIZE_GROWTH.name,
         message=message,
         fixable=False,
         count=1,
         nbytes=change,
         locations=(Location("model", info.path.name, detail=detail, nbytes=change),),
     )
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def budget_stage(result: FileResult, settings: Settings, options: RunOptions) -> None:
+    """The pipeline's last stage: measure the file when a budget or ``--base`` asks for
+    it, and add the budget findings (OSL301/302) of the codes enforced for it. A file
+    that could not be checked is measured only."""
+    budget = Budget.from_settings(settings)
+    if not (budget.configured or options.base is not None or options.measure):
+        return
+    result.size = measure(result.path, result.display, options.base, result.data_files)
+    if result.error is None:
+        limits = budget.limits_for(result.path)
+        codes = codes_for(result.path, settings)
+        result.findings.extend(budget_findings(result.size, limits, codes))

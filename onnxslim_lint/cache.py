@@ -14,6 +14,7 @@ folder holds a ``CACHEDIR.TAG`` (backup tools skip it) and a ``.gitignore`` of
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from onnxslim_lint import __version__
+from onnxslim_lint.config import Settings, VerifySettings
 from onnxslim_lint.datafiles import model_data_files
 from onnxslim_lint.findings import Finding, FixSafety, Location
 from onnxslim_lint.results import FileResult
 
-__all__ = ["CACHE_DIR_NAME", "ResultCache", "clean_cache"]
+__all__ = ["CACHE_DIR_NAME", "ResultCache", "check_fingerprint", "clean_cache"]
 
 CACHE_DIR_NAME = ".onnxslim_lint_cache"
 _TAG = (
@@ -35,6 +37,23 @@ _TAG = (
     "# This file is a cache directory tag created by onnxslim-lint.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
+
+
+def check_fingerprint(settings: Settings) -> str:
+    """The settings a check's findings depend on: which rules run, what they may fix and
+    fold. Not the output format, the verification settings or the budgets (measured on
+    every run): changing those keeps the cache."""
+    kept = dataclasses.replace(
+        settings,
+        output_format=None,
+        docs_url="",
+        verify=VerifySettings(),
+        exclude=(),
+        extend_exclude=(),
+        config_path=None,
+        extra={key: value for key, value in settings.extra.items() if key != "budget"},
+    )
+    return repr(kept)
 
 
 class ResultCache:
@@ -50,11 +69,13 @@ class ResultCache:
         entry = self._read(self._entry(path, display))
         if entry is None or entry.get("settings") != self._fingerprint:
             return None
-        for name, stat in entry.get("files", {}).items():
+        files = entry.get("files", {})
+        for name, stat in files.items():
             if _stat(Path(name)) != stat:
                 return None
         try:
             result = FileResult(path, display)
+            result.data_files = tuple(Path(name) for name in entry["data_files"])
             result.findings = [_finding(item) for item in entry["findings"]]
             result.error = _finding(entry["error"]) if entry.get("error") else None
         except (KeyError, TypeError, ValueError):
@@ -64,13 +85,15 @@ class ResultCache:
 
     def put(self, path: Path, display: str, result: FileResult) -> None:
         """Remember ``result`` (best effort: a cache that cannot be written is skipped)."""
-        files = [Path(path), *model_data_files(Path(path))]
+        data_files = model_data_files(Path(path))
+        files = [Path(path), *data_files]
         stats = {str(p.absolute()): _stat(p) for p in files}
         if any(stat is None for stat in stats.values()):
             return
         entry = {
             "settings": self._fingerprint,
             "files": stats,
+            "data_files": [str(p) for p in data_files],  # as the model names them
             "findings": [_as_json(f) for f in result.findings],
             "error": _as_json(result.error) if result.error is not None else None,
         }

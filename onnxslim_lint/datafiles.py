@@ -19,11 +19,13 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx
-from onnx import TensorProto
+if TYPE_CHECKING:
+    import onnx
 
-from onnxslim_lint.model.graphs import iter_tensors
+# onnx is imported by the functions that parse a model: knowing that a model has no
+# external data (the common case, and every cached run) must not cost importing it.
 
 __all__ = [
     "DATA_NAME",
@@ -63,6 +65,8 @@ def external_locations(model_bytes: bytes) -> list[str]:
     """The ``location`` of every external tensor in a serialized model (sorted, unique)."""
     if _LOCATION_KEY not in model_bytes:
         return []
+    import onnx
+
     model = onnx.ModelProto()
     try:
         model.ParseFromString(model_bytes)
@@ -72,6 +76,10 @@ def external_locations(model_bytes: bytes) -> list[str]:
 
 
 def _locations(model: onnx.ModelProto) -> list[str]:
+    from onnx import TensorProto
+
+    from onnxslim_lint.model.graphs import iter_tensors
+
     found: set[str] = set()
     for tensor, _ in iter_tensors(model):
         if tensor.data_location != TensorProto.EXTERNAL:
@@ -94,6 +102,8 @@ def model_data_files(path: Path) -> list[Path]:
     path = Path(path)
     if not _may_have_external_data(path):
         return []
+    import onnx
+
     try:
         model = onnx.load_model(str(path), load_external_data=False)
     except Exception:

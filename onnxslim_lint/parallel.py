@@ -20,11 +20,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from onnxslim_lint.budget import budget_stage
 from onnxslim_lint.cache import ResultCache
 from onnxslim_lint.config import Settings
 from onnxslim_lint.datafiles import model_data_files
-from onnxslim_lint.pipeline import RunOptions, budget_stage, process_file
 from onnxslim_lint.results import FileResult
+from onnxslim_lint.run_options import RunOptions
 
 __all__ = ["default_jobs", "memory_budget", "process_files"]
 
@@ -149,6 +150,10 @@ def _one(
     cache: ResultCache | None,
     guard: Callable[[Path, str, Exception], FileResult],
 ) -> FileResult:
+    # The pipeline (onnx, the rules, the fix engine) is imported for the first file
+    # that is not a cache hit: a run of hits never loads it.
+    from onnxslim_lint.pipeline import process_file
+
     try:
         result = process_file(path, settings, options, display, cache)
     except Exception as exc:

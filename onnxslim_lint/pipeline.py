@@ -13,20 +13,20 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
 
-from onnxslim_lint.budget import Budget, budget_findings, measure
+from onnxslim_lint.budget import budget_stage
 from onnxslim_lint.cache import ResultCache
 from onnxslim_lint.config import Settings, verify_settings_for
 from onnxslim_lint.datafiles import models_using
 from onnxslim_lint.discover import matches_any
+from onnxslim_lint.enforced import codes_for
 from onnxslim_lint.errors import ModelReadError
 from onnxslim_lint.findings import Finding, FixSafety
 from onnxslim_lint.fixing.engine import FixPolicy, fix_model
-from onnxslim_lint.gitbase import BaseRevision
 from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.model.litter import remove_stale
@@ -36,7 +36,8 @@ from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.model.write import write_model
 from onnxslim_lint.results import FileResult, Verdict
 from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOptions
-from onnxslim_lint.rules.registry import enabled_codes, resolve_selectors, rules_enabled
+from onnxslim_lint.rules.registry import resolve_selectors, rules_enabled
+from onnxslim_lint.run_options import RunOptions
 
 __all__ = [
     "RunOptions",
@@ -49,37 +50,6 @@ __all__ = [
     "rule_options",
     "rules_for",
 ]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What to do with each file, beyond the settings from configuration."""
-
-    fix: bool = False
-    verify: bool = True
-    unsafe_fixes: bool = False
-    output: Path | None = None  # -o: write the result here instead of in place
-    diff: bool = False  # plan the fix and report it, write nothing
-    base: BaseRevision | None = None  # --base REF: sizes against that commit (OSL302)
-    measure: bool = False  # measure every file's size even with no budget (the Action)
-
-
-def _per_file_ignores_for(path: Path, settings: Settings) -> list[tuple[str, ...]]:
-    """The per-file-ignores entries that apply to ``path``. As in ruff, a glob with a
-    ``!`` prefix applies to the files that do *not* match the rest of it."""
-    entries = []
-    for glob, selectors in settings.per_file_ignores.items():
-        negated = glob.startswith("!")
-        pattern = glob[1:] if negated else glob
-        if matches_any(path, [pattern], settings.root) != negated:
-            entries.append(selectors)
-    return entries
-
-
-def codes_for(path: Path, settings: Settings) -> set[str]:
-    """Every code enforced for ``path``: the selected rules and file errors (OSL0xx)
-    minus this file's per-file-ignores."""
-    return enabled_codes(settings.rule_selections(), _per_file_ignores_for(path, settings))
 
 
 def rules_for(path: Path, settings: Settings) -> list[Rule]:
@@ -231,26 +201,6 @@ def _state(path: Path) -> tuple[int, ...]:
     except OSError:
         return ()
     return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
-
-
-def budget_stage(
-    result: FileResult,
-    settings: Settings,
-    options: RunOptions,
-    rules: Sequence[Rule] | None = None,
-) -> None:
-    """Measure the file when a budget or ``--base`` asks for it, and add the budget
-    findings (OSL301/302) of the rules selected for it (``rules``; by default those
-    of :func:`rules_for`). A file that could not be checked is measured only."""
-    budget = Budget.from_settings(settings)
-    if not (budget.configured or options.base is not None or options.measure):
-        return
-    result.size = measure(result.path, result.display, options.base)
-    if result.error is None:
-        selected = rules if rules is not None else rules_for(result.path, settings)
-        codes = {rule.code for rule in selected}
-        limits = budget.limits_for(result.path)
-        result.findings.extend(budget_findings(result.size, limits, codes))
 
 
 def _fix(

@@ -61,6 +61,7 @@ class FileResult:
     error: Finding | None = None  # the file could not be checked (OSL0xx)
     fix_report: FixReport | None = None
     size: SizeInfo | None = None  # measured when a budget or --base asks for it
+    data_files: tuple[Path, ...] | None = None  # its external-data files, when known
 
     @property
     def refused(self) -> bool:

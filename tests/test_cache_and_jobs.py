@@ -3,8 +3,11 @@ back while nothing changed, and only then; ``clean`` and ``--no-cache``."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +16,8 @@ from onnxslim_lint.cache import CACHE_DIR_NAME
 from onnxslim_lint.cli import main
 from onnxslim_lint.config import Settings
 from onnxslim_lint.parallel import process_files
-from onnxslim_lint.pipeline import RunOptions
 from onnxslim_lint.results import FileResult
+from onnxslim_lint.run_options import RunOptions
 from tests import ci_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,6 +80,41 @@ def test_the_cache_is_read_while_nothing_changed(
     os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     _, out = _run(capsys, ".")
     assert out != first[1] and "a_messy.onnx: OSL0" in out
+
+
+_IMPORTED = """
+import json, sys
+from onnxslim_lint.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in sys.modules if m in ("onnx", "numpy", "onnxruntime")
+               or m.startswith(("onnxslim_lint.rules.registry", "onnxslim_lint.pipeline")))
+print(json.dumps([code, heavy]), file=sys.stderr)
+"""
+
+
+def _imported(tree: Path, *args: str) -> tuple[int, list[str]]:
+    """Run the CLI in a fresh interpreter: its exit code and the heavy modules it loaded."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, *args],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    code, heavy = json.loads(proc.stderr.strip().splitlines()[-1])
+    return code, heavy
+
+
+def test_a_run_of_cache_hits_imports_neither_onnx_nor_the_rules(tree: Path) -> None:
+    """A pre-commit run over an unchanged tree costs the interpreter, not `import onnx`."""
+    (tree / "sub" / "broken.onnx").unlink()  # a file error is cached too, but keep it simple
+    first = _imported(tree, ".", "-j", "1")
+    assert first[0] == 1 and "onnx" in first[1] and "onnxslim_lint.pipeline" in first[1]
+    assert _imported(tree, ".", "-j", "1") == (1, [])
+    budget = ("--config", "budget.max-size = '1 MB'")
+    assert _imported(tree, ".", "-j", "2", *budget)[1] == []  # budgets are a stat away
+    (tree / "a_messy.onnx").touch()  # one miss: the pipeline is loaded for that file only
+    assert "onnxslim_lint.pipeline" in _imported(tree, ".")[1]
 
 
 def test_a_changed_data_file_or_other_settings_miss_the_cache(

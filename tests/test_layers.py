@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("model",)),
     ("rules", ("rules",)),
     ("fixing", ("fixing",)),
-    ("files", ("discover", "datafiles", "gitbase", "budget", "cache")),
+    ("files", ("discover", "datafiles", "gitbase", "run_options", "enforced", "budget", "cache")),
     ("pipeline", ("pipeline", "parallel")),
     ("report", ("report",)),
     ("entry", ("api", "commands")),

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onnxslim_lint import __version__
-from onnxslim_lint.cache import ResultCache
+from onnxslim_lint.budget import budget_stage
+from onnxslim_lint.cache import ResultCache, check_fingerprint
 from onnxslim_lint.config import (
     DOCS_URL,
     Settings,
@@ -24,22 +25,23 @@ from onnxslim_lint.config import (
 )
 from onnxslim_lint.datafiles import expand_data_files
 from onnxslim_lint.discover import discover_models
+from onnxslim_lint.enforced import codes_for
 from onnxslim_lint.errors import OnnxLintError, UsageError
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.gitbase import BaseRevision, changed_models, find_toplevel, open_base
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.parallel import default_jobs, process_files
-from onnxslim_lint.pipeline import RunOptions, budget_stage, codes_for
 from onnxslim_lint.report.diff import render_diff, would_fix_line
 from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, RunInfo
 from onnxslim_lint.report.summary import fix_report_line, show_fixes, statistics, summary
 from onnxslim_lint.results import FileResult, SizeInfo, Verdict
-from onnxslim_lint.rules.registry import (
+from onnxslim_lint.rules.selection import (
     enabled_codes,
+    in_registry_order,
     resolve_selectors,
-    rules_enabled,
     validate_selection,
 )
+from onnxslim_lint.run_options import RunOptions
 
 __all__ = ["CheckRun", "run_check"]
 
@@ -155,7 +157,7 @@ def run_check(
             print(f"warning: {_display(data)}: no model here uses it; skipped", file=sys.stderr)
     if base is not None and getattr(args, "changed_only", False):
         files = changed_models(files, base)
-    selected = tuple(rule.code for rule in rules_enabled(enabled_codes(settings.rule_selections())))
+    selected = in_registry_order(enabled_codes(settings.rule_selections()))
     sizes: dict[str, SizeInfo] = {}
     options = RunOptions(
         fix=args.fix,
@@ -182,7 +184,7 @@ def run_check(
         and not (options.fix or options.diff or options.output)
         and base is None
     )
-    cache = ResultCache(settings.root or Path.cwd(), repr(settings)) if cached else None
+    cache = ResultCache(settings.root or Path.cwd(), check_fingerprint(settings)) if cached else None
     jobs = getattr(args, "jobs", None) or default_jobs()
     guard = functools.partial(_file_failed, settings, options)
     named = [(path, _display(path)) for path in files]

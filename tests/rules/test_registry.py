@@ -22,6 +22,7 @@ from onnx import helper
 from onnxslim_lint.findings import Finding, FixAvailability, FixSafety, Location
 from onnxslim_lint.model.index import ModelIndex
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Rule, Saving
+from onnxslim_lint.rules.catalog import CATALOG, RuleEntry
 from onnxslim_lint.rules.registry import ALL_RULES
 
 GRAPH_RULES = [rule for rule in ALL_RULES if issubclass(rule, GraphRule)]
@@ -223,6 +224,13 @@ def test_codes_and_names_are_unique_and_well_formed() -> None:
         assert re.fullmatch(r"OSL[1-4]\d\d", rule.code)
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
         assert rule.summary and not rule.summary.endswith(".")
+
+
+def test_the_catalog_lists_every_rule_as_the_registry_does() -> None:
+    """Selection reads the catalog, not the rules: it must say what the classes say."""
+    expected = [RuleEntry(rule.code, rule.name, rule.opt_in) for rule in ALL_RULES]
+    missing = [entry for entry in expected if entry not in CATALOG]
+    assert list(CATALOG) == expected, f"rules/catalog.py must list, in this order: {missing}"
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda rule: rule.code)

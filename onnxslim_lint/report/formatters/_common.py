@@ -10,7 +10,6 @@ from pathlib import Path, PurePosixPath
 
 from onnxslim_lint.findings import DOCS_URL, Finding, Location, format_bytes
 from onnxslim_lint.model.read_errors import READ_ERRORS
-from onnxslim_lint.rules.registry import ALL_RULES
 
 __all__ = [
     "RuleInfo",
@@ -74,6 +73,10 @@ def repo_relative(path: str, root: Path) -> str:
 
 @lru_cache(maxsize=1)
 def _rule_table() -> dict[str, RuleInfo]:
+    # The rule classes (and onnx with them) are imported only by the formats that
+    # describe rules (SARIF, JUnit), not by every run that prints findings.
+    from onnxslim_lint.rules.registry import ALL_RULES
+
     table: dict[str, RuleInfo] = {}
     for kind in READ_ERRORS.values():
         table[kind.code] = RuleInfo(kind.code, kind.name, kind.summary, kind.summary, False)

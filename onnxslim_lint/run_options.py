@@ -1,0 +1,25 @@
+"""What a run does with each file, beyond the settings from configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from onnxslim_lint.gitbase import BaseRevision
+
+__all__ = ["RunOptions"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The command line's per-file choices (the pipeline, the workers, the budgets)."""
+
+    fix: bool = False
+    verify: bool = True
+    unsafe_fixes: bool = False
+    output: Path | None = None  # -o: write the result here instead of in place
+    diff: bool = False  # plan the fix and report it, write nothing
+    base: BaseRevision | None = None  # --base REF: sizes against that commit (OSL302)
+    measure: bool = False  # measure every file's size even with no budget (the Action)
