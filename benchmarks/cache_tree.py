@@ -13,6 +13,7 @@ the tree makes it the project root, so the cache is written there.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def make_model(path: Path, megabytes: float, seed: int) -> None:
     path.write_bytes(model.SerializeToString())
 
 
+def make_tree(tree: Path, args: argparse.Namespace) -> None:
+    for number in range(args.models):
+        path = tree / f"m{number:03d}.onnx"
+        if not path.exists():
+            make_model(path, args.mb, number)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=50)
@@ -51,10 +59,11 @@ def main() -> int:
     args = parser.parse_args()
     tree = HERE / "corpus" / "tree"
     tree.mkdir(parents=True, exist_ok=True)
-    for number in range(args.models):
-        path = tree / f"m{number:03d}.onnx"
-        if not path.exists():
-            make_model(path, args.mb, number)
+    # Written in a child process: Linux carries a process's peak RSS over fork and
+    # exec, so models made here would inflate every measured run's peak.
+    maker = multiprocessing.get_context("fork").Process(target=make_tree, args=(tree, args))
+    maker.start()
+    maker.join()
     # A config file makes the tree the project root: the cache goes beside it.
     (tree / "pyproject.toml").write_text("[tool.onnxslim-lint]\n")
     shutil.rmtree(tree / ".onnxslim_lint_cache", ignore_errors=True)
