@@ -198,8 +198,10 @@ def _judge(
     """Run the gates and then the verification on one fixed model."""
     fixed = loop.model
     # A single-file model is serialized once, for its size, the checker,
-    # onnxruntime and the write (each would otherwise serialize it again).
-    payload = None if original.external else _serialize(fixed)
+    # onnxruntime and the write (each would otherwise serialize it again); not one
+    # whose weights are on disk (data files, or left in place in its own file): its
+    # serialization would hold only the weights' headers.
+    payload = None if original.external or original.data is not None else _serialize(fixed)
     if payload is not None:
         size_after = len(payload)
     else:
@@ -310,8 +312,16 @@ def _candidate_file(original: _Original, fixed: onnx.ModelProto, folder: Path) -
     if _link_data_files(original, fixed, folder):
         payload = _serialize(fixed)
         if payload is not None:
-            path = folder / "fixed.onnx"
-            path.write_bytes(payload)
+            # A new name: "fixed.onnx" may be a linked file (a model loaded with its
+            # weights in place is its own data file), and writing through a hard
+            # link would write the user's file.
+            path = next(
+                folder / name
+                for name in ("fixed.onnx", *(f"fixed-{n}.onnx" for n in range(1, 1000)))
+                if not os.path.lexists(folder / name)
+            )
+            with open(path, "xb") as handle:
+                handle.write(payload)
             return path
     return write_model(
         fixed,

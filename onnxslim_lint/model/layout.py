@@ -106,6 +106,40 @@ class Layout:
             + field_nbytes(_GRAPH, graph_after)
         )
 
+    def inline_chunks(self) -> Iterator[bytes | memoryview]:
+        """The model file's bytes, the inline payloads streamed from their sources.
+
+        The skeleton without its graph, the graph's tag and length, the graph without
+        its initializers, then each initializer (a payload's ``raw_data`` field after
+        its header): protobuf parsers merge fields in any order, so this is the same
+        model as :meth:`fill_inline` would serialize, of :meth:`model_file_size`
+        bytes, without ever holding the weights.
+        """
+        rest = ModelProto()
+        _copy_fields(rest, self.skeleton, skip="graph")
+        yield rest.SerializeToString()
+        if not self.skeleton.HasField("graph"):
+            return
+        graph = self.skeleton.graph
+        others = GraphProto()
+        _copy_fields(others, graph, skip="initializer")
+        inline = {id(payload.tensor): payload for payload in self.inline}
+        entries: list[tuple[bytes, Payload | None, int]] = []
+        body = others.ByteSize()
+        for tensor in graph.initializer:
+            header = tensor.SerializeToString()
+            payload = inline.get(id(tensor))
+            full = len(header) + (field_nbytes(_RAW_DATA, payload.length) if payload else 0)
+            entries.append((header, payload, full))
+            body += field_nbytes(_INITIALIZER, full)
+        yield _tag(_GRAPH) + _varint(body)
+        yield others.SerializeToString()
+        for header, payload, full in entries:
+            yield _tag(_INITIALIZER) + _varint(full) + header
+            if payload is not None:
+                yield _tag(_RAW_DATA) + _varint(payload.length)
+                yield from payload.chunks()
+
     def fill_inline(self) -> ModelProto:
         """The skeleton with every inline payload copied back: the model file's proto."""
         for payload in self.inline:
@@ -116,6 +150,20 @@ class Layout:
     def needs_skeleton_to_serialize(self) -> bool:
         """Does a single-file write need the skeleton (some payload is not in the model)?"""
         return any(not isinstance(payload.source, TensorProto) for payload in self.inline)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _tag(number: int) -> bytes:
+    """The key of a length-delimited field."""
+    return _varint(number << 3 | 2)
 
 
 def plan_layout(

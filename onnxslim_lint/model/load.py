@@ -39,7 +39,7 @@ from onnxslim_lint.model.graphs import iter_tensors
 from onnxslim_lint.model.lfs import is_lfs_pointer, lfs_pointer_size
 from onnxslim_lint.model.tensors import data_nbytes
 from onnxslim_lint.model.validate import validate_model
-from onnxslim_lint.model.wire import initializer_views, scan_top_level
+from onnxslim_lint.model.wire import initializer_views, scan_top_level, strip_weights
 
 __all__ = ["LoadedModel", "load_model", "load_model_bytes"]
 
@@ -49,6 +49,10 @@ _OPSET_FIELD = ModelProto.DESCRIPTOR.fields_by_name["opset_import"].number
 # stay on disk: shape inference propagates the values of small constants (the
 # same limit as model/shapes.py), and reading a few KB costs nothing.
 _VIEW_MIN_BYTES = 4096
+# A single-file model at least this big, loaded with its weights on disk, is parsed
+# without its large initializers' payloads: they stay in the file and are read
+# through a memory map, as external data is (see _load_weights_in_place).
+WEIGHTS_IN_PLACE_MIN_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -101,6 +105,10 @@ def load_model(path: Path | str, *, read_external_data: bool = True) -> LoadedMo
     small external tensors and those outside the main graph's initializers are read.
     """
     path = Path(path)
+    if not read_external_data:
+        in_place = _load_weights_in_place(path)
+        if in_place is not None:
+            return in_place
     data = _read_model_file(path)
     model = _parse_model(data, path)
     views = initializer_views(data)
@@ -133,6 +141,67 @@ def load_model(path: Path | str, *, read_external_data: bool = True) -> LoadedMo
     else:
         external.close()
     return loaded
+
+
+def _load_weights_in_place(path: Path) -> LoadedModel | None:
+    """A big single-file model with its large weights left in the file, or None.
+
+    The file is mapped, not read; the model is parsed from a copy of its bytes
+    without the large initializers' ``raw_data`` (:func:`~onnxslim_lint.model.wire.
+    strip_weights`), and each of those initializers becomes an external tensor
+    whose location is the model file itself, at the payload's offset. From then on
+    the weights are what they are for a model with external data: views of a memory
+    map, checked by :mod:`~onnxslim_lint.model.external_data`, streamed when the
+    model is written (back inline: the model has no data files), read by
+    onnxruntime from the file. ``None`` (the file is read whole, as usual) for a
+    small file, a symbolic link, a model with external data of its own, or bytes
+    that are not exactly a protobuf writer's.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size < WEIGHTS_IN_PLACE_MIN_BYTES:
+        return None
+    try:
+        fd = os.open(path, open_flags())
+    except OSError:
+        return None
+    try:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+            stripped = strip_weights(mapped, _VIEW_MIN_BYTES)  # type: ignore[arg-type]
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if stripped is None:
+        return None
+    try:
+        model = _parse_model(stripped.data, path)
+    except ModelReadError:
+        return None  # read whole, for the reason the whole file gives
+    if any(t.data_location == TensorProto.EXTERNAL for t, _ in iter_tensors(model)):
+        return None  # its own external data: the usual path checks it
+    for tensor in model.graph.initializer:
+        span = stripped.payloads.get(tensor.name)
+        if span is None:
+            continue
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", path.name), ("offset", span[0]), ("length", span[1])):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, str(value)
+    external = check_external_data(model, path)
+    views = _views_of_large_initializers(model, external)
+    validate_model(model, path, views)
+    return LoadedModel(
+        path=path,
+        model=model,
+        file_size=info.st_size,
+        data_files=(),
+        total_size=info.st_size,
+        raw_views=views,
+        external=external,
+    )
 
 
 def _views_of_large_initializers(

@@ -1,6 +1,7 @@
 """Reading the protobuf wire format of a model file without decoding it.
 
-Two readers, both over the ``bytes`` the model file was read into:
+Three readers, over the ``bytes`` the model file was read into (or a memory map
+of it):
 
 - :func:`scan_top_level` walks the top-level ModelProto fields and tells a file cut
   short from one that was never a protobuf message (protobuf's ``DecodeError``
@@ -14,7 +15,12 @@ Two readers, both over the ``bytes`` the model file was read into:
   valid only for the model parsed from that buffer, before any edit: the check path
   uses them, the fix loop not. Anything unexpected (a field repeated, a name seen
   twice, a malformed length) makes the walk give up and return what it cannot
-  doubt, or nothing: a missing view only means the slower copy is used.
+  doubt, or nothing: a missing view only means the slower copy is used;
+- :func:`strip_weights` copies a model's bytes without the ``raw_data`` payloads
+  of its large main-graph initializers and says where each payload is, so that a
+  big single-file model is parsed without its weights (they stay in the file, read
+  through a memory map like external data). Anything it cannot be sure of makes it
+  return None, and the model is read whole.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from dataclasses import dataclass
 
 from onnx import GraphProto, ModelProto, TensorProto
 
-__all__ = ["TopLevelScan", "initializer_views", "read_varint", "scan_top_level"]
+__all__ = [
+    "StrippedModel",
+    "TopLevelScan",
+    "initializer_views",
+    "read_varint",
+    "scan_top_level",
+    "strip_weights",
+]
 
 # Top-level ModelProto fields and the wire type each is written with.
 _MODEL_FIELDS: dict[int, tuple[str, int]] = {
@@ -229,3 +242,116 @@ def _fields(data: bytes, pos: int, end: int) -> Iterator[tuple[int, tuple[int, i
             pos += length
         else:
             return
+
+
+@dataclass(frozen=True)
+class StrippedModel:
+    """A model's bytes without some initializers' payloads, and where those are."""
+
+    data: bytes
+    payloads: dict[str, tuple[int, int]]  # initializer name -> (offset, length) in the file
+
+
+def _every_field(data: bytes, pos: int, end: int) -> list[tuple[int, int, int, int]] | None:
+    """(number, start of the field, start of its value, end) of every field in
+    data[pos:end] (the value's start is -1 unless the field is length-delimited);
+    None unless the fields tile the range exactly."""
+    fields: list[tuple[int, int, int, int]] = []
+    while pos < end:
+        start = pos
+        key, pos = read_varint(data, pos)
+        if key is None or key < 0 or key >> 3 == 0:
+            return None
+        number, wire = key >> 3, key & 7
+        value = -1
+        if wire == 0:
+            varint, pos = read_varint(data, pos)
+            if varint is None or varint < 0:
+                return None
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            length, value = read_varint(data, pos)
+            if length is None or length < 0:
+                return None
+            pos = value + length
+        else:
+            return None
+        if pos > end:
+            return None
+        fields.append((number, start, value, pos))
+    return fields
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _delimited(number: int, body: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(body)) + body
+
+
+def strip_weights(data: bytes, min_bytes: int) -> StrippedModel | None:
+    """``data`` without the ``raw_data`` of each main-graph initializer of at least
+    ``min_bytes`` whose name is unique; None when nothing is stripped or the bytes are
+    not exactly what a protobuf writer makes (the caller then parses them whole)."""
+    top = _every_field(data, 0, len(data))
+    if top is None or sum(1 for f in top if f[0] == _GRAPH_FIELD) != 1:
+        return None
+    graph = next(f for f in top if f[0] == _GRAPH_FIELD)
+    graph_fields = _every_field(data, graph[2], graph[3]) if graph[2] >= 0 else None
+    if graph_fields is None:
+        return None
+    # Each initializer: its fields, its name and its one raw_data field, if any.
+    tensors: dict[int, tuple[list[tuple[int, int, int, int]], str, int]] = {}
+    names: dict[str, int] = {}
+    for index, (number, _, value, end) in enumerate(graph_fields):
+        if number != _INITIALIZER:
+            continue
+        fields = _every_field(data, value, end) if value >= 0 else None
+        if fields is None:
+            return None
+        name_fields = [f for f in fields if f[0] == _NAME]
+        raw = [i for i, f in enumerate(fields) if f[0] == _RAW_DATA]
+        if any(f[2] < 0 for f in name_fields):
+            return None
+        encoded = bytes(data[name_fields[0][2] : name_fields[0][3]]) if name_fields else b""
+        try:
+            text = encoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        names[text] = names.get(text, 0) + 1
+        if len(name_fields) == 1 and len(raw) == 1:
+            _, _, start, stop = fields[raw[0]]
+            if start >= 0 and stop - start >= min_bytes:
+                tensors[index] = (fields, text, raw[0])
+    graph_body = bytearray()
+    payloads: dict[str, tuple[int, int]] = {}
+    for index, (_, start, _, end) in enumerate(graph_fields):
+        stripped = tensors.get(index)
+        if stripped is None or names[stripped[1]] != 1:
+            graph_body += data[start:end]
+            continue
+        fields, name, raw_index = stripped
+        body = b"".join(
+            bytes(data[f_start:f_end])
+            for i, (_, f_start, _, f_end) in enumerate(fields)
+            if i != raw_index
+        )
+        graph_body += _delimited(_INITIALIZER, body)
+        _, _, raw_start, raw_end = fields[raw_index]
+        payloads[name] = (raw_start, raw_end - raw_start)
+    if not payloads:
+        return None
+    model = bytearray()
+    for number, start, _, end in top:
+        if number == _GRAPH_FIELD:
+            model += _delimited(number, bytes(graph_body))
+        else:
+            model += data[start:end]
+    return StrippedModel(bytes(model), payloads)

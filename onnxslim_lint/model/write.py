@@ -172,8 +172,12 @@ def write_model(
             created.append(path)
         if files:
             _sync_dir(folder, durable)
-        payload = _model_bytes(model, layout, serialized, target)
-        _write_file(target, [payload], mode, temps, durable)
+        if not layout.moved and layout.needs_skeleton_to_serialize():
+            # One file whose weights come from views: streamed, never held whole.
+            model_size = _write_file(target, layout.inline_chunks(), mode, temps, durable)
+        else:
+            payload = _model_bytes(model, layout, serialized, target)
+            model_size = _write_file(target, [payload], mode, temps, durable)
         created.clear()
         _sync_dir(folder, durable)
     except OSError as exc:
@@ -187,12 +191,13 @@ def write_model(
     leftovers: list[Path] = []
     if any(data_file.kept for data_file in files):
         payload, leftovers = _restore_names(files, layout, target, mode, durable)
+        model_size = len(payload)
     data_paths = tuple(folder / data_file.written for data_file in files)
     not_removed = _remove_replaced(replaces, folder, target, data_paths)
     return WriteResult(
         model_path=target,
         data_path=data_paths[0] if data_paths else None,
-        total_size=len(payload) + layout.data_size,
+        total_size=model_size + layout.data_size,
         not_removed=(*leftovers, *not_removed),
         external_because_too_big=too_big,
         data_paths=data_paths,
