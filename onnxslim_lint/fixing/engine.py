@@ -270,8 +270,14 @@ def _verify(
     try:
         remove_stale(Path(tempfile.gettempdir()))  # folders of a killed run
         folder = Path(tempfile.mkdtemp(prefix=temp_prefix("verify")))
-        fixed_file = _candidate_file(original, fixed, folder)
+        linked = _link_data_files(original, fixed, folder)
+        fixed_file = _candidate_file(original, fixed, folder, linked)
         original_file = None if original.serialized is not None else original.file
+        if linked and original.data is not None and not original.external:
+            # Weights left in the model's own file: onnxruntime reads the original's
+            # from the linked file too, not from the whole file (which it would copy
+            # into memory, and keep there while it runs the candidate).
+            original_file = _skeleton_file(original.model, folder, "original") or original_file
         if original.serialized is None and original_file is None:
             original_file = write_model(
                 original.model,
@@ -300,28 +306,20 @@ def _verify(
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _candidate_file(original: _Original, fixed: onnx.ModelProto, folder: Path) -> Path:
+def _candidate_file(
+    original: _Original, fixed: onnx.ModelProto, folder: Path, linked: bool
+) -> Path:
     """The fixed model as a file in ``folder``, for onnxruntime.
 
-    When the original runs from its own file, its data files are hard-linked into
-    ``folder`` and the fixed model (its graph and the weights' headers) is written
-    beside them as it is: its weights still point at those files, and nothing is
-    copied. Otherwise (another file system, no permission to link) it is written
-    with :func:`write_model`, its weights streamed to a new data file.
+    When the data files it refers to are ``linked`` into ``folder`` (the original
+    runs from its own file), the fixed model (its graph and the weights' headers)
+    is written beside them as it is: its weights still point at those files, and
+    nothing is copied. Otherwise (another file system, no permission to link) it is
+    written with :func:`write_model`, its weights streamed to a new data file.
     """
-    if _link_data_files(original, fixed, folder):
-        payload = _serialize(fixed)
-        if payload is not None:
-            # A new name: "fixed.onnx" may be a linked file (a model loaded with its
-            # weights in place is its own data file), and writing through a hard
-            # link would write the user's file.
-            path = next(
-                folder / name
-                for name in ("fixed.onnx", *(f"fixed-{n}.onnx" for n in range(1, 1000)))
-                if not os.path.lexists(folder / name)
-            )
-            with open(path, "xb") as handle:
-                handle.write(payload)
+    if linked:
+        path = _skeleton_file(fixed, folder, "fixed")
+        if path is not None:
             return path
     return write_model(
         fixed,
@@ -330,6 +328,23 @@ def _candidate_file(original: _Original, fixed: onnx.ModelProto, folder: Path) -
         external_data=original.data,
         durable=False,  # a scratch copy: never worth a flush to disk
     ).model_path
+
+
+def _skeleton_file(model: onnx.ModelProto, folder: Path, stem: str) -> Path | None:
+    """``model`` as it is (weights on disk as headers) in a new file of ``folder``.
+
+    A name no file there has: a model whose weights were left in its own file is
+    linked into ``folder`` as its own data file (it may be called ``fixed.onnx``),
+    and writing through a hard link would write the user's file.
+    """
+    payload = _serialize(model)
+    if payload is None:
+        return None
+    names = (f"{stem}.onnx", *(f"{stem}-{n}.onnx" for n in range(1, 1000)))
+    path = next(folder / name for name in names if not os.path.lexists(folder / name))
+    with open(path, "xb") as handle:
+        handle.write(payload)
+    return path
 
 
 def _link_data_files(original: _Original, fixed: onnx.ModelProto, folder: Path) -> bool:

@@ -18,7 +18,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.config import Settings
-from onnxslim_lint.fixing.verify import verify_models
+from onnxslim_lint.fixing import engine
+from onnxslim_lint.fixing.verify import VerifyReport, verify_models
 from onnxslim_lint.model import load as load_module
 from onnxslim_lint.model.load import WEIGHTS_IN_PLACE_MIN_BYTES, load_model
 from onnxslim_lint.model.wire import strip_weights
@@ -48,6 +49,21 @@ def ours_in_tmp() -> set[str]:
 @pytest.fixture
 def in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(load_module, "WEIGHTS_IN_PLACE_MIN_BYTES", 0)
+
+
+@pytest.fixture
+def listings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path, list[str]]]:
+    """(original file, fixed file, the folder they are in) of each verification."""
+    seen: list[tuple[Path, Path, list[str]]] = []
+    real = engine.verify_models
+
+    def spy(*args: object, **kwargs: object) -> VerifyReport:
+        original, fixed = Path(str(kwargs["original_file"])), Path(str(kwargs["fixed_file"]))
+        seen.append((original, fixed, sorted(os.listdir(fixed.parent))))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "verify_models", spy)
+    return seen
 
 
 def verify_files(original: Path, fixed: Path) -> Verdict:
@@ -88,7 +104,10 @@ def test_the_weights_are_left_in_the_file_and_read_through_views(
 
 @pytest.mark.parametrize("in_place_write", [True, False], ids=["in-place", "output"])
 def test_a_fix_streams_the_weights_back_inline_and_verifies(
-    tmp_path: Path, in_place: None, in_place_write: bool
+    tmp_path: Path,
+    in_place: None,
+    in_place_write: bool,
+    listings: list[tuple[Path, Path, list[str]]],
 ) -> None:
     folder = tmp_path / "models"
     folder.mkdir()
@@ -105,6 +124,10 @@ def test_a_fix_streams_the_weights_back_inline_and_verifies(
     assert report is not None and report.written, report
     assert report.verdict is Verdict.PASSED, report.reason
     assert {"OSL101", "OSL103"} <= set(report.applied)
+    # onnxruntime read both models' weights from a link of the model file.
+    ((original, fixed_file, listing),) = listings
+    assert original.parent == fixed_file.parent != folder
+    assert listing == ["fixed.onnx", "m.onnx", "original.onnx"]
     written = output or path
     assert report.size_after == written.stat().st_size < len(before)
     fixed = onnx.load(written)
@@ -119,7 +142,7 @@ def test_a_fix_streams_the_weights_back_inline_and_verifies(
 
 
 def test_a_model_named_like_the_candidate_is_never_written_through_its_link(
-    tmp_path: Path, in_place: None
+    tmp_path: Path, in_place: None, listings: list[tuple[Path, Path, list[str]]]
 ) -> None:
     """Verification hard-links the model into a private folder as its own data file;
     the candidate beside it must get another name, or writing it would write the
@@ -130,6 +153,7 @@ def test_a_model_named_like_the_candidate_is_never_written_through_its_link(
     output = tmp_path / "out" / "result.onnx"
     result = process_file(path, Settings(), RunOptions(fix=True, output=output))
     assert result.fix_report is not None and result.fix_report.verdict is Verdict.PASSED
+    assert listings[0][2] == ["fixed-1.onnx", "fixed.onnx", "original.onnx"]
     assert path.read_bytes() == before
     assert verify_files(path, output) is Verdict.PASSED
 
