@@ -184,7 +184,9 @@ def run_check(
         and not (options.fix or options.diff or options.output)
         and base is None
     )
-    cache = ResultCache(settings.root or Path.cwd(), check_fingerprint(settings)) if cached else None
+    cache = (
+        ResultCache(settings.root or Path.cwd(), check_fingerprint(settings)) if cached else None
+    )
     jobs = getattr(args, "jobs", None) or default_jobs()
     guard = functools.partial(_file_failed, settings, options)
     named = [(path, _display(path)) for path in files]
