@@ -372,7 +372,7 @@ def test_action_fails_a_pull_request_that_bloats_a_model(
     assert "<code>models/encoder.onnx</code>" in encoder_row
     assert "▲ +" in encoder_row and "%)" in encoder_row and "❌" in encoder_row
     assert "4 (OSL101, OSL201, OSL301, OSL302)" in encoder_row
-    assert "0.08 MB" in encoder_row
+    assert "| 80.1 kB |" in encoder_row  # removable, in human units
     assert "<code>models/new.onnx</code>" in new_row and "new" in new_row
     assert "**Total** (2 models)" in total_row and "**6**" in total_row
     assert "legacy.onnx" not in summary
