@@ -463,5 +463,5 @@ def test_action_reports_a_configuration_error_in_the_summary(
     assert result.returncode == 2
     (note,) = result.annotations
     assert note.startswith("::error title=onnxslim-lint::--config: 'max-size' in [budget]")
-    assert "❌ error: --config: &#x27;max-size&#x27;" in result.summary
+    assert "❌ **Nothing was checked:** --config: &#x27;max-size&#x27;" in result.summary
     assert result.outputs["findings"] == ""
