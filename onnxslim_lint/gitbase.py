@@ -18,10 +18,18 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from onnxslim_lint.datafiles import external_locations, model_data_files
+from onnxslim_lint.discover import ALWAYS_SKIPPED_DIRS, MODEL_SUFFIX, matches_any
 from onnxslim_lint.errors import UsageError
 from onnxslim_lint.model.lfs import lfs_pointer_size
 
-__all__ = ["BaseRevision", "GitError", "changed_models", "find_toplevel", "open_base"]
+__all__ = [
+    "BaseRevision",
+    "GitError",
+    "changed_models",
+    "find_toplevel",
+    "gone_models",
+    "open_base",
+]
 
 # Pointers are about 130 bytes; anything up to this size is read to check.
 _POINTER_MAX = 1024
@@ -122,10 +130,11 @@ class BaseRevision:
         """The model's size at the base: its file plus its external-data files.
 
         The data files are those the model named at the base; for a model that is an
-        LFS pointer at the base (whose content is not read), those it names now.
-        None when the model did not exist at the base.
+        LFS pointer at the base (whose content is not read), those it names now. A
+        model renamed since the base is measured at its old path. None when the model
+        did not exist at the base.
         """
-        rel = self.relative(path)
+        rel = self.base_path(path)
         if rel is None:
             return None
         size = self.file_size(rel)
@@ -133,20 +142,58 @@ class BaseRevision:
             return None
         folder = PurePosixPath(rel).parent
         object_id, blob_size = self._tree[rel]
-        locations: Iterable[str]
+        names: Iterable[str | None]
         if blob_size <= _POINTER_MAX and lfs_pointer_size(self._blob(object_id)) is not None:
-            locations = [
-                PurePosixPath(p).relative_to(folder).as_posix()
-                for p in (self.relative(d) for d in data_files_now)
-                if p is not None and PurePosixPath(p).is_relative_to(folder)
-            ]
+            names = (self.base_path(data) for data in data_files_now)
         else:
-            locations = external_locations(self._blob(object_id))
-        for location in locations:
-            data_size = self.file_size((folder / location).as_posix())
+            names = ((folder / loc).as_posix() for loc in external_locations(self._blob(object_id)))
+        for name in names:
+            data_size = self.file_size(name) if name is not None else None
             if data_size is not None:
                 size += data_size
         return size
+
+    def base_path(self, path: Path) -> str | None:
+        """The repository path ``path`` had at the base: its own, or the one it was
+        renamed from; None when it did not exist there (or lies outside the root)."""
+        rel = self.relative(path)
+        if rel is None or rel in self._tree:
+            return rel
+        return self._moves[0].get(rel)
+
+    def renamed_from(self, path: Path) -> str | None:
+        """The base path of a file renamed since the base, None if it was not renamed."""
+        old = self.base_path(path)
+        return old if old is not None and old != self.relative(path) else None
+
+    def gone_files(self) -> list[str]:
+        """Repository paths at the base that are missing from the working tree:
+        deleted, or renamed away (then :meth:`renamed_from` names them)."""
+        return self._moves[1]
+
+    @cached_property
+    def _moves(self) -> tuple[dict[str, str], list[str]]:
+        """(new path -> base path for renames, base paths gone from the working tree),
+        from ``git diff -M`` between the base and the working tree. Read only when
+        asked: finding inexact renames reads the blobs of added and deleted files."""
+        out = _git(
+            self.root, "diff", "--name-status", "-M", "--diff-filter=DR", "-z", self.commit, "--"
+        )
+        fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0")]
+        renamed: dict[str, str] = {}
+        gone: list[str] = []
+        i = 0
+        while i < len(fields) and fields[i]:
+            status = fields[i]
+            if status.startswith("R") and i + 2 < len(fields):
+                old, new = fields[i + 1], fields[i + 2]
+                renamed[new] = old
+                gone.append(old)
+                i += 3
+            else:
+                gone.append(fields[i + 1])
+                i += 2
+        return renamed, gone
 
     def changed_files(self) -> list[Path]:
         """Files that differ between the base and the working tree (committed or not),
@@ -191,3 +238,37 @@ def changed_models(files: Sequence[Path], base: BaseRevision) -> list[Path]:
         if any(os.path.realpath(name) in changed for name in names):
             kept.append(path)
     return kept
+
+
+def gone_models(
+    base: BaseRevision,
+    paths: Sequence[Path],
+    *,
+    root: Path | None = None,
+    exclude: Sequence[str] = (),
+) -> list[str]:
+    """The models a check of ``paths`` would have found at the base that are gone
+    from the working tree (deleted, or renamed away), as repository paths.
+
+    As in discovery, a model counts when it is a given path or lies below one, with
+    no skipped or excluded folder (``exclude``, relative to ``root``) in between.
+    """
+    given = [Path(os.path.realpath(path)) for path in paths]  # as git names the root
+    found: list[str] = []
+    for rel in base.gone_files():
+        if not rel.lower().endswith(MODEL_SUFFIX):
+            continue
+        model = base.root / rel
+        for start in given:
+            if model == start:
+                found.append(rel)
+                break
+            if not model.is_relative_to(start):
+                continue
+            below = model.relative_to(start).parts
+            folders = [start.joinpath(*below[: i + 1]) for i in range(len(below) - 1)]
+            skipped = any(name in ALWAYS_SKIPPED_DIRS for name in below[:-1])
+            if not skipped and not any(matches_any(p, exclude, root) for p in [*folders, model]):
+                found.append(rel)
+                break
+    return found

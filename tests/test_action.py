@@ -372,7 +372,7 @@ def test_action_fails_a_pull_request_that_bloats_a_model(
     assert "<code>models/encoder.onnx</code>" in encoder_row
     assert "▲ +" in encoder_row and "%)" in encoder_row and "❌" in encoder_row
     assert "4 (OSL101, OSL201, OSL301, OSL302)" in encoder_row
-    assert "0.08 MB" in encoder_row
+    assert "| 80.1 kB |" in encoder_row  # removable, in human units
     assert "<code>models/new.onnx</code>" in new_row and "new" in new_row
     assert "**Total** (2 models)" in total_row and "**6**" in total_row
     assert "legacy.onnx" not in summary
@@ -463,5 +463,5 @@ def test_action_reports_a_configuration_error_in_the_summary(
     assert result.returncode == 2
     (note,) = result.annotations
     assert note.startswith("::error title=onnxslim-lint::--config: 'max-size' in [budget]")
-    assert "❌ error: --config: &#x27;max-size&#x27;" in result.summary
+    assert "❌ **Nothing was checked:** --config: &#x27;max-size&#x27;" in result.summary
     assert result.outputs["findings"] == ""
