@@ -7,7 +7,7 @@ same results writes
 * the annotations (stdout, as workflow commands),
 * the job summary table (``$GITHUB_STEP_SUMMARY``),
 * the step outputs ``findings``, ``removable-bytes``, ``size-change-bytes``
-  (``$GITHUB_OUTPUT``),
+  and ``version`` (``$GITHUB_OUTPUT``),
 * SARIF, when the ``sarif-file`` input names a path.
 
 Inputs come as ``INPUT_*`` environment variables (set by ``action.yml``). The base
@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from onnxslim_lint import __version__
 from onnxslim_lint.cli import build_parser
 from onnxslim_lint.commands.check import CheckRun, run_check
 from onnxslim_lint.errors import OnnxLintError
@@ -100,7 +101,7 @@ def build_argv(env: os._Environ[str] | dict[str, str], base: str | None) -> list
     return [*argv, "--", *paths]
 
 
-def main() -> int:
+def lint() -> int:
     env = os.environ
     base = resolve_base(env.get("INPUT_BASE_REF", ""), env)
     argv = build_argv(env, base)
@@ -149,6 +150,17 @@ def main() -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(FORMATTERS["sarif"](findings, run.run), encoding="utf-8")
     return code
+
+
+def write_version_output(env: os._Environ[str] | dict[str, str]) -> None:
+    """The ``version`` output: the release of the tool this run uses (input ``version``)."""
+    _append(env.get("GITHUB_OUTPUT"), f"version={__version__}\n")
+
+
+def main() -> int:
+    env = os.environ
+    write_version_output(env)
+    return lint()
 
 
 if __name__ == "__main__":
