@@ -8,7 +8,9 @@ same results writes
 * the job summary table (``$GITHUB_STEP_SUMMARY``),
 * the step outputs ``findings``, ``removable-bytes``, ``size-change-bytes``
   and ``version`` (``$GITHUB_OUTPUT``),
-* SARIF, when the ``sarif-file`` input names a path.
+* SARIF, when the ``sarif-file`` input names a path,
+* the summary as a sticky pull-request comment, when the ``comment`` input is true
+  (``pr_comment.py``).
 
 Inputs come as ``INPUT_*`` environment variables (set by ``action.yml``). The base
 defaults to the pull request's base branch (``origin/$GITHUB_BASE_REF``), fetched
@@ -24,6 +26,8 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from pr_comment import post_summary_comment
 
 from onnxslim_lint import __version__
 from onnxslim_lint.cli import build_parser
@@ -157,10 +161,22 @@ def write_version_output(env: os._Environ[str] | dict[str, str]) -> None:
     _append(env.get("GITHUB_OUTPUT"), f"version={__version__}\n")
 
 
+def comment_with_summary(env: os._Environ[str] | dict[str, str]) -> None:
+    """The ``comment`` input: the step's job summary as a sticky pull-request comment.
+
+    GitHub gives each step its own summary file, so the file holds what ``lint`` wrote.
+    """
+    path = env.get("GITHUB_STEP_SUMMARY")
+    summary = Path(path).read_text(encoding="utf-8") if path and Path(path).is_file() else ""
+    post_summary_comment(env, summary)
+
+
 def main() -> int:
     env = os.environ
     write_version_output(env)
-    return lint()
+    code = lint()
+    comment_with_summary(env)  # after the summary; its failure is a warning, never the code
+    return code
 
 
 if __name__ == "__main__":

@@ -322,6 +322,8 @@ def test_action_yml_is_valid_github_action_metadata() -> None:
     assert set(action["inputs"]) >= {"paths", "args", "base-ref", "changed-only", "sarif-file"}
     assert action["inputs"]["changed-only"]["default"] == "true"
     assert action["inputs"]["version"]["default"] == ""  # the Action's own checkout
+    assert action["inputs"]["comment"]["default"] == "false"
+    assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert set(action["outputs"]) == {"findings", "removable-bytes", "size-change-bytes", "version"}
     assert "GITHUB_ACTION_PATH" in str(action)
 

@@ -1,5 +1,9 @@
 """The Action's ``version`` input and output: which onnxslim-lint it installs and runs.
 
+The last test also runs the whole Action with ``comment: true`` (the inputs'
+wiring, the ``github.token`` default) against ``fake_github``; the comment's cases
+are in ``test_action_comment.py``.
+
 The install step (``scripts/action_install.py``) runs for real: a virtual
 environment, then pip. The releases it installs are wheels built here from copies of
 this checkout with other version numbers, offered to pip as its only source
@@ -10,12 +14,14 @@ tests get them; the releases then only replace the package.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fake_github import FakeGitHub, serve
 from test_action import (
     PR_EVENT,
     SimulatedRunner,
@@ -30,6 +36,7 @@ from test_action import runner_temp as runner_temp
 from onnxslim_lint import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
+MARKER = "<!-- onnxslim-lint -->"
 RELEASES = ("0.2.0", "0.3.0")
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -194,24 +201,50 @@ def test_the_install_step_installs_the_release_the_version_input_names(
     ]
 
 
-def test_the_action_outputs_the_version_that_ran(
+def test_the_action_outputs_the_version_that_ran_and_comments_through_its_inputs(
     action_dir: Path, runner_temp: Path, releases: Path, dependencies: None, tmp_path: Path
 ) -> None:
     pr = make_pull_request(tmp_path, head="bloated")
     workspace = tmp_path / "workspace"
     checkout_like_actions(pr.origin, workspace)
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "number": 1,
+                "pull_request": {
+                    "number": 1,
+                    "head": {"repo": {"full_name": "octo/models"}},
+                    "base": {"repo": {"full_name": "octo/models"}},
+                },
+            }
+        )
+    )
+    token = "ghs_the-jobs-token"
     runs = []
-    for index, version in enumerate(("0.3.0", "")):
-        scratch = tmp_path / f"runner-files-{index}"
-        scratch.mkdir()
-        event_env = dict(PR_EVENT)
-        event_env.update(_offline(releases) if version else {})
-        runner = SimulatedRunner(action_dir, workspace, scratch)
-        inputs = {"paths": "models", "version": version}
-        runs.append(runner.run(inputs, event_env, runner_temp=runner_temp))
+    with serve(FakeGitHub("octo/models", 1, token)) as github:
+        for index, version in enumerate(("0.3.0", "")):
+            scratch = tmp_path / f"runner-files-{index}"
+            scratch.mkdir()
+            event_env = dict(PR_EVENT)
+            event_env.update(_offline(releases) if version else {})
+            event_env.update(
+                GITHUB_EVENT_PATH=str(event), GITHUB_API_URL=github.url, NO_PROXY="127.0.0.1"
+            )
+            runner = SimulatedRunner(action_dir, workspace, scratch)
+            inputs = {"paths": "models", "comment": "true", "version": version}
+            runs.append(
+                runner.run(inputs, event_env, runner_temp=runner_temp, github={"token": token})
+            )
     release, checkout = runs
     assert release.returncode == 1, release.stdout + release.stderr  # the check's verdict
     assert release.outputs["version"] == "0.3.0"
     assert release.outputs["findings"] == "6"
     assert checkout.returncode == 1, checkout.stdout + checkout.stderr
     assert checkout.outputs["version"] == __version__
+    # The token came from the github-token input's default, github.token.
+    assert {r.headers["authorization"] for r in github.requests} == {f"Bearer {token}"}
+    assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH"]
+    (comment,) = github.marked(MARKER)
+    assert comment["body"].startswith(MARKER + "\n## onnxslim-lint")
+    assert checkout.summary.strip() in comment["body"]
