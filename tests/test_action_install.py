@@ -1,15 +1,15 @@
 """The Action's ``version`` input and output: which onnxslim-lint it installs and runs.
 
-The last test also runs the whole Action with ``comment: true`` (the inputs'
-wiring, the ``github.token`` default) against ``fake_github``; the comment's cases
-are in ``test_action_comment.py``.
-
 The install step (``scripts/action_install.py``) runs for real: a virtual
 environment, then pip. The releases it installs are wheels built here from copies of
 this checkout with other version numbers, offered to pip as its only source
 (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``), so nothing comes from a registry. The first
 install, from the Action's checkout, brings the dependencies the way the other Action
 tests get them; the releases then only replace the package.
+
+The last test also runs the whole Action with ``comment: true`` (the inputs'
+wiring, the ``github.token`` default) against ``fake_github``; the comment's cases
+are in ``test_action_comment.py``.
 """
 
 from __future__ import annotations
