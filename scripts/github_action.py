@@ -9,8 +9,10 @@ same results writes
 * the job summary table (``$GITHUB_STEP_SUMMARY``), with the models the pull
   request deletes or renames; when the inputs are wrong, one line saying what is,
 * the step outputs ``findings``, ``removable-bytes``, ``size-change-bytes``
-  (``$GITHUB_OUTPUT``),
-* SARIF, when the ``sarif-file`` input names a path.
+  and ``version`` (``$GITHUB_OUTPUT``),
+* SARIF, when the ``sarif-file`` input names a path,
+* the summary as a sticky pull-request comment, when the ``comment`` input is true
+  (``pr_comment.py``).
 
 Inputs come as ``INPUT_*`` environment variables (set by ``action.yml``). The base
 defaults to the pull request's base branch (``origin/$GITHUB_BASE_REF``), fetched
@@ -30,6 +32,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pr_comment import post_summary_comment
+
+from onnxslim_lint import __version__
 from onnxslim_lint.budget import Budget
 from onnxslim_lint.cli import build_parser
 from onnxslim_lint.commands.check import CheckRun, load_run_settings, run_check
@@ -257,7 +262,7 @@ def report_input_error(env: os._Environ[str] | dict[str, str], problem: str) -> 
     return 2
 
 
-def main() -> int:
+def lint() -> int:
     env = os.environ
     base = resolve_base(env.get("INPUT_BASE_REF", ""), env)
     try:
@@ -298,6 +303,30 @@ def main() -> int:
         target = Path(sarif_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(FORMATTERS["sarif"](findings, run.run), encoding="utf-8")
+    return code
+
+
+
+def write_version_output(env: os._Environ[str] | dict[str, str]) -> None:
+    """The ``version`` output: the release of the tool this run uses (input ``version``)."""
+    _append(env.get("GITHUB_OUTPUT"), f"version={__version__}\n")
+
+
+def comment_with_summary(env: os._Environ[str] | dict[str, str]) -> None:
+    """The ``comment`` input: the step's job summary as a sticky pull-request comment.
+
+    GitHub gives each step its own summary file, so the file holds what ``lint`` wrote.
+    """
+    path = env.get("GITHUB_STEP_SUMMARY")
+    summary = Path(path).read_text(encoding="utf-8") if path and Path(path).is_file() else ""
+    post_summary_comment(env, summary)
+
+
+def main() -> int:
+    env = os.environ
+    write_version_output(env)
+    code = lint()
+    comment_with_summary(env)  # after the summary; its failure is a warning, never the code
     return code
 
 

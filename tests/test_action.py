@@ -124,10 +124,17 @@ class SimulatedRunner:
         return _EXPR.sub(value, text)
 
     def run(
-        self, inputs: dict[str, str], event_env: dict[str, str], *, runner_temp: Path
+        self,
+        inputs: dict[str, str],
+        event_env: dict[str, str],
+        *,
+        runner_temp: Path,
+        github: dict[str, str] | None = None,
     ) -> ActionRun:
+        # An input's default may be an expression on the github context (github.token).
+        defaults: dict[str, dict[str, object]] = {"github": {"token": "", **(github or {})}}
         given = {
-            name: inputs.get(name, spec.get("default", ""))
+            name: inputs.get(name, self._eval(str(spec.get("default", "")), defaults))
             for name, spec in self.action.get("inputs", {}).items()
         }
         unknown = set(inputs) - set(given)
@@ -137,6 +144,7 @@ class SimulatedRunner:
         summary.write_text("")
         env_file.write_text("")
         job_env = _env()
+        job_env.pop("PYTHONPATH", None)  # the tool comes from the Action's environment
         job_env.update(event_env)
         job_env.update(
             GITHUB_ACTIONS="true",
@@ -146,7 +154,10 @@ class SimulatedRunner:
             GITHUB_STEP_SUMMARY=str(summary),
             RUNNER_TEMP=str(runner_temp),
         )
-        steps: dict[str, dict[str, dict[str, str]]] = {}
+        # A step that did not run has empty outputs, as on GitHub.
+        steps: dict[str, dict[str, dict[str, str]]] = {
+            step["id"]: {"outputs": {}} for step in self.action["runs"]["steps"] if "id" in step
+        }
         context: dict[str, dict[str, object]] = {"inputs": given, "steps": steps}  # type: ignore[dict-item]
         stdout, stderr, code = [], [], 0
         for index, step in enumerate(self.action["runs"]["steps"]):
@@ -310,7 +321,10 @@ def test_action_yml_is_valid_github_action_metadata() -> None:
     assert action["runs"]["using"] == "composite"
     assert set(action["inputs"]) >= {"paths", "args", "base-ref", "changed-only", "sarif-file"}
     assert action["inputs"]["changed-only"]["default"] == "true"
-    assert set(action["outputs"]) == {"findings", "removable-bytes", "size-change-bytes"}
+    assert action["inputs"]["version"]["default"] == ""  # the Action's own checkout
+    assert action["inputs"]["comment"]["default"] == "false"
+    assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
+    assert set(action["outputs"]) == {"findings", "removable-bytes", "size-change-bytes", "version"}
     assert "GITHUB_ACTION_PATH" in str(action)
 
 
