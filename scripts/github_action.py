@@ -306,7 +306,6 @@ def lint() -> int:
     return code
 
 
-
 def write_version_output(env: os._Environ[str] | dict[str, str]) -> None:
     """The ``version`` output: the release of the tool this run uses (input ``version``)."""
     _append(env.get("GITHUB_OUTPUT"), f"version={__version__}\n")
