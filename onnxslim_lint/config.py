@@ -64,6 +64,7 @@ OUTPUT_FORMATS: tuple[str, ...] = (
     "json",
     "json-lines",
     "github",
+    "gitlab",
     "sarif",
     "junit",
 )
