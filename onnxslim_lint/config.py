@@ -643,11 +643,15 @@ def _parse_table(table: dict[str, Any], src: _Source) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Limits:
-    """The size budget for one model (``[tool.onnxslim-lint.budget]``); None: no limit."""
+    """The size budget for one model (``[tool.onnxslim-lint.budget]``); None: no limit.
+
+    ``message`` is shown in the finding when the budget is broken (who to ask, what
+    to do); it is not a limit."""
 
     max_size: int | None = None
     max_growth: int | None = None
     max_growth_percent: float | None = None
+    message: str | None = None
 
     @property
     def any(self) -> bool:
@@ -664,13 +668,22 @@ class BudgetSettings:
 
     @property
     def configured(self) -> bool:
-        return self.default.any or any(limits for _, limits in self.per_file)
+        return self.default.any or any(
+            key != "message" for _, limits in self.per_file for key in limits
+        )
+
+
+def _message(key: str, value: object, src: _Source, section: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _wrong(key, "a non-empty string", value, src, section)
+    return value.strip()
 
 
 _BUDGET_KEYS: dict[str, _Parser] = {
     "max-size": _size,
     "max-growth": _size,
     "max-growth-percent": _tolerance,
+    "message": _message,
 }
 
 
