@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from onnxslim_lint.toml_edit import TomlEditError, set_string_arrays, toml_string
 
@@ -169,3 +171,71 @@ def test_a_layout_it_cannot_edit_is_refused_not_broken() -> None:
 def test_nothing_to_set_changes_nothing() -> None:
     text = "# just a comment\n[tool.onnxslim-lint]\n"
     assert set_string_arrays(text, TABLE, {}) == text
+
+
+# Lines a config file may hold, in any order: headers of every kind, dotted and quoted
+# keys, each kind of value, comments and blank lines. Most orders are valid TOML.
+FRAGMENTS = [
+    "[tool.onnxslim-lint]",
+    "[tool.onnxslim-lint.per-file-ignores]",
+    "[ tool . 'onnxslim-lint' . verify ]",
+    "[[tool.onnxslim-lint.verify.overrides]]",
+    "[tool.ruff]",
+    "[tool]",
+    "[project]",
+    'select = ["OSL1", "OSL2"]  # comment',
+    '"models/old.onnx" = ["OSL101"]',
+    "'b.onnx' = [ 'OSL1', ]",
+    'per-file-ignores."models/old.onnx" = ["OSL102"]',
+    'per-file-ignores = { "models/old.onnx" = ["OSL103"] }',
+    'onnxslim-lint.select = ["OSL1"]',
+    'onnxslim-lint = { select = ["OSL1"] }',
+    'onnxslim-lint.per-file-ignores."c.onnx" = []',
+    'doc = """multi\n[not.a.header]\n"quoted" = 1\n"""',
+    "raw = '''a ' b'''",
+    'esc = "a\\"#[b"',
+    "when = 1979-05-27 07:32:00Z",
+    "floats = [nan, +inf, 1_000.5e3]",
+    "nested = [[1, 2], [\n  3, # inner comment\n  4,\n]]",
+    "inline = { a = { b = [1] }, c = 'd' }",
+    "# a comment line",
+    "",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(FRAGMENTS), max_size=8),
+    st.sampled_from(["\n", "\r\n"]),
+    st.dictionaries(
+        st.sampled_from(["models/old.onnx", "new/a.onnx", "b.onnx", 'q"[*].onnx']),
+        st.lists(st.sampled_from(["OSL101", "OSL201", "OSL301"]), min_size=1, unique=True),
+        min_size=1,
+    ),
+)
+def test_any_valid_file_is_edited_exactly_or_refused(
+    lines: list[str], newline: str, entries: dict[str, list[str]]
+) -> None:
+    text = newline.join(line.replace("\n", newline) for line in lines)
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return  # not a file the edit is ever given
+    try:
+        out = set_string_arrays(text, TABLE, entries)
+    except TomlEditError:
+        return  # refused: the caller leaves the file alone and prints the entries
+    node = tomllib.loads(out)
+    for part in TABLE:
+        node = node[part]
+    assert all(node[key] == codes for key, codes in entries.items())
+    # Only the changed values and insertions: every other line survives, in order (an
+    # inline table's line changes as a whole; the exact edits are tested above).
+    newline = "\r\n" if "\r\n" in text else "\n"  # a file of one line has none
+    remaining = iter(out.split(newline))
+    untouched = [
+        line
+        for line in text.split(newline)
+        if line and not any(k in line for k in [*entries, "per-file-ignores ="])
+    ]
+    assert all(line in remaining for line in untouched)
