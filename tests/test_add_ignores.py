@@ -222,3 +222,16 @@ def test_the_config_files_mode_is_kept(project: Path) -> None:
     assert config.stat().st_mode & 0o777 == 0o640
     assert config.read_text().startswith("[per-file-ignores]\n")
     assert [p.name for p in project.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_with_the_result_cache_the_next_check_passes_too(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cache is keyed by the settings: new ignores are never answered from it."""
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    assert main(["check", "models"]) == 1
+    assert main(["check", "--add-ignores", "models"]) == 0
+    assert (project / ".onnxslim_lint_cache").is_dir()
+    capsys.readouterr()
+    assert main(["check", "models"]) == 0
+    assert "All checks passed!" in capsys.readouterr().out
