@@ -15,9 +15,12 @@ Configuration::
     max-size = "50 MB"            # OSL301 model-size
     max-growth = "1 MB"           # OSL302 size-growth, bytes
     max-growth-percent = 5        # OSL302 size-growth, percent of the base size
+    message = "ask #ml-infra before growing a model"  # shown when a budget is broken
 
     [tool.onnxslim-lint.budget.per-file]
     "models/asr/*.onnx" = { max-size = "400 MB", max-growth-percent = 10 }
+
+A per-file entry's ``message`` replaces the table's for the files it matches.
 """
 
 from __future__ import annotations
@@ -135,6 +138,11 @@ def _percent(value: float) -> str:
     return f"{value:g}%"
 
 
+def _with_message(text: str, limits: Limits) -> str:
+    """A broken budget's finding message, with the budget's own ``message`` after it."""
+    return f"{text}: {limits.message}" if limits.message else text
+
+
 def budget_findings(info: SizeInfo, limits: Limits, codes: Iterable[str]) -> list[Finding]:
     """The OSL3xx findings for one measured model; ``codes`` are the rules selected for it."""
     codes = set(codes)
@@ -160,9 +168,10 @@ def _size_finding(info: SizeInfo, limits: Limits) -> Finding | None:
         path=info.display,
         code=_MODEL_SIZE.code,
         name=_MODEL_SIZE.name,
-        message=(
+        message=_with_message(
             f"model is {format_bytes(size)}, {format_bytes(over)} above the "
-            f"{format_bytes(limit)} budget"
+            f"{format_bytes(limit)} budget",
+            limits,
         ),
         fixable=False,
         count=1,
@@ -206,7 +215,7 @@ def _growth_finding(info: SizeInfo, limits: Limits) -> Finding | None:
         path=info.display,
         code=_SIZE_GROWTH.code,
         name=_SIZE_GROWTH.name,
-        message=message,
+        message=_with_message(message, limits),
         fixable=False,
         count=1,
         nbytes=change,

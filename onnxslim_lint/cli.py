@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a config file, or a TOML 'key = value' that overrides it",
     )
     files.add_argument("--isolated", action="store_true", help="ignore all config files")
+    files.add_argument(
+        "--add-ignores",
+        action="store_true",
+        help="write the findings into per-file-ignores of the config file (fix them later)",
+    )
     git = check.add_argument_group("comparing with git")
     git.add_argument(
         "--base",

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from onnxslim_lint import __version__
 from onnxslim_lint.errors import ConfigError, UsageError
 from onnxslim_lint.findings import DOCS_URL
 from onnxslim_lint.sizes import SIZE_HELP, parse_size
@@ -64,6 +65,7 @@ OUTPUT_FORMATS: tuple[str, ...] = (
     "json",
     "json-lines",
     "github",
+    "gitlab",
     "sarif",
     "junit",
 )
@@ -264,6 +266,7 @@ class Settings:
     # beyond "never grow the file"), like onnx-simplifier's --size-threshold.
     max_folded_constant: int | None = None
     docs_url: str = DOCS_URL
+    required_version: str | None = None  # checked when the file is read
     verify: VerifySettings = field(default_factory=VerifySettings)
     config_path: Path | None = None
     root: Path | None = None
@@ -471,6 +474,34 @@ def _url(key: str, value: object, src: _Source, section: str) -> str:
     return value.rstrip("/")
 
 
+def _required_version(key: str, value: object, src: _Source, section: str) -> str:
+    """A PEP 440 specifier (``">=0.1,<0.3"``) or an exact version (``"0.1.0"``), as
+    ruff's ``required-version``; one the running version does not satisfy is an error."""
+    # packaging is imported here, not at the top: the CLI's --version and --help
+    # import this module and need not load it.
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    expected = 'a version or a version specifier, like ">=0.1.0" or "0.1.0"'
+    if not isinstance(value, str) or not value.strip():
+        raise _wrong(key, expected, value, src, section)
+    text = value.strip()
+    try:
+        Version(text)
+        specifier = SpecifierSet(f"=={text}")
+    except InvalidVersion:
+        try:
+            specifier = SpecifierSet(text)
+        except InvalidSpecifier:
+            raise _wrong(key, expected, value, src, section) from None
+    # The running version is what it is: a pre-release satisfies ">=" like a release.
+    if not specifier.contains(Version(__version__), prereleases=True):
+        raise ConfigError(
+            f"required version {text} does not match the running version {__version__}"
+        )
+    return text
+
+
 _TOP_KEYS: dict[str, tuple[str, _Parser]] = {
     "select": ("select", _str_list),
     "extend-select": ("extend_select", _str_list),
@@ -484,6 +515,7 @@ _TOP_KEYS: dict[str, tuple[str, _Parser]] = {
     "output-format": ("output_format", _output_format),
     "max-folded-constant": ("max_folded_constant", _size),
     "docs-url": ("docs_url", _url),
+    "required-version": ("required_version", _required_version),
 }
 
 
@@ -620,7 +652,9 @@ def _parse_table(table: dict[str, Any], src: _Source) -> dict[str, Any]:
     known = [*_TOP_KEYS, "verify", *EXTRA_SECTIONS]
     parsed: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for key, value in table.items():
+    # required-version first: a file for a newer release fails on the version, not
+    # on a key this release does not know yet.
+    for key, value in sorted(table.items(), key=lambda item: item[0] != "required-version"):
         if key == "verify":
             parsed["verify"] = _parse_verify(value, src)
         elif key in EXTRA_SECTIONS:
@@ -642,11 +676,15 @@ def _parse_table(table: dict[str, Any], src: _Source) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Limits:
-    """The size budget for one model (``[tool.onnxslim-lint.budget]``); None: no limit."""
+    """The size budget for one model (``[tool.onnxslim-lint.budget]``); None: no limit.
+
+    ``message`` is shown in the finding when the budget is broken (who to ask, what
+    to do); it is not a limit."""
 
     max_size: int | None = None
     max_growth: int | None = None
     max_growth_percent: float | None = None
+    message: str | None = None
 
     @property
     def any(self) -> bool:
@@ -663,13 +701,22 @@ class BudgetSettings:
 
     @property
     def configured(self) -> bool:
-        return self.default.any or any(limits for _, limits in self.per_file)
+        return self.default.any or any(
+            key != "message" for _, limits in self.per_file for key in limits
+        )
+
+
+def _message(key: str, value: object, src: _Source, section: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _wrong(key, "a non-empty string", value, src, section)
+    return value.strip()
 
 
 _BUDGET_KEYS: dict[str, _Parser] = {
     "max-size": _size,
     "max-growth": _size,
     "max-growth-percent": _tolerance,
+    "message": _message,
 }
 
 

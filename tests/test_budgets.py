@@ -11,6 +11,7 @@ import ci_models
 import pytest
 
 from onnxslim_lint.cli import main
+from onnxslim_lint.config import budget_settings, load_settings
 from onnxslim_lint.sizes import parse_size
 
 GIT_ENV = {
@@ -100,6 +101,20 @@ def test_parse_size(text: object, expected: int | None) -> None:
         (
             '[tool.onnxslim-lint.budget.per-file]\n"big/*" = { max-size = [1] }',
             "'max-size' in [tool.onnxslim-lint.budget.per-file.\"big/*\"] must be a size",
+        ),
+        (
+            "message = 5",
+            "'message' in [tool.onnxslim-lint.budget] must be a non-empty string, got an "
+            "integer (5)",
+        ),
+        (
+            "mesage = 'ask'",
+            "unknown key 'mesage' in [tool.onnxslim-lint.budget] (did you mean 'message'?)",
+        ),
+        (
+            '[tool.onnxslim-lint.budget.per-file]\n"big/*" = { message = " " }',
+            "'message' in [tool.onnxslim-lint.budget.per-file.\"big/*\"] must be a non-empty "
+            "string, got a string (' ')",
         ),
     ],
 )
@@ -191,6 +206,64 @@ def test_rule_command_explains_budget_rules(capsys: pytest.CaptureFixture[str]) 
 
 
 # --------------------------------------------------------------------------- size-growth
+
+
+def test_budget_message_is_shown_when_the_budget_is_broken(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config(
+        repo,
+        'max-size = "1 kB"\n'
+        'message = "ask #ml-infra before adding weights"\n'
+        "[tool.onnxslim-lint.budget.per-file]\n"
+        '"asr/*.onnx" = { message = "the ASR budget is set in docs/asr.md" }\n'
+        '"big/*.onnx" = { max-size = "2 kB" }\n',
+    )
+    ci_models.write(repo / "bloated.onnx", dead_floats=1000)
+    ci_models.write(repo / "asr" / "bloated.onnx", dead_floats=1000)
+    ci_models.write(repo / "big" / "bloated.onnx", dead_floats=1000)
+    ci_models.write(repo / "small.onnx")
+    code, findings, _ = check(capsys, "--select", "OSL301", ".")
+    assert code == 1
+    messages = {f["filename"]: f["message"] for f in findings}
+    assert sorted(messages) == ["asr/bloated.onnx", "big/bloated.onnx", "bloated.onnx"]
+    assert messages["bloated.onnx"].endswith(
+        "above the 1.0 kB budget: ask #ml-infra before adding weights"
+    )
+    # A per-file entry's message replaces the table's; its limits keep the table's message.
+    assert messages["asr/bloated.onnx"].endswith(
+        "above the 1.0 kB budget: the ASR budget is set in docs/asr.md"
+    )
+    assert messages["big/bloated.onnx"].endswith(
+        "above the 2.0 kB budget: ask #ml-infra before adding weights"
+    )
+
+
+def test_budget_message_is_shown_for_growth_and_not_for_a_kept_budget(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config(repo, 'max-growth-percent = 10\nmessage = "see CONTRIBUTING.md#models"\n')
+    ci_models.write(repo / "a.onnx")
+    ci_models.write(repo / "steady.onnx")
+    commit(repo, "base")
+    ci_models.write(repo / "a.onnx", dead_floats=100)
+    commit(repo, "grow")
+    code, findings, _ = check(capsys, "--select", "OSL302", "--base", "HEAD~1", ".")
+    assert code == 1
+    (finding,) = findings
+    assert finding["filename"] == "a.onnx"
+    assert finding["message"].endswith("above the 10% budget: see CONTRIBUTING.md#models")
+
+
+def test_a_budget_of_only_messages_is_not_a_configured_budget(repo: Path) -> None:
+    """A message is no limit: with nothing else, no file is measured for a budget."""
+    config(
+        repo, 'message = "hi"\n[tool.onnxslim-lint.budget.per-file]\n"*.onnx" = { message = "x" }\n'
+    )
+    table = budget_settings(load_settings(repo / "pyproject.toml"))
+    assert table.default.message == "hi" and not table.configured
+    config(repo, '[tool.onnxslim-lint.budget.per-file]\n"*.onnx" = { max-size = "1 MB" }\n')
+    assert budget_settings(load_settings(repo / "pyproject.toml")).configured
 
 
 def test_size_growth_against_base(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

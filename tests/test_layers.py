@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "onnxslim_lint"
 # Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaf", ("__init__", "errors", "sizes", "findings", "results")),
-    ("config", ("config",)),
+    ("config", ("config", "toml_edit")),
     ("model", ("model",)),
     ("rules", ("rules",)),
     ("fixing", ("fixing",)),

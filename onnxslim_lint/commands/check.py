@@ -14,6 +14,7 @@ from pathlib import Path
 from onnxslim_lint import __version__
 from onnxslim_lint.budget import budget_stage
 from onnxslim_lint.cache import ResultCache, check_fingerprint
+from onnxslim_lint.commands.add_ignores import add_ignores, refuse_conflicts
 from onnxslim_lint.config import (
     DOCS_URL,
     Settings,
@@ -132,6 +133,7 @@ def run_check(
     paths = [Path(p) for p in args.paths] or [Path(".")]
     if args.output and (len(paths) != 1 or paths[0].is_dir()):
         raise UsageError("-o/--output needs exactly one model file")
+    refuse_conflicts(args)
     settings = load_run_settings(args, paths)
     budget_settings(settings)  # a mistake in the budget table is a usage error up front
     base_ref = getattr(args, "base", None)
@@ -230,6 +232,8 @@ def run_check(
         fixing = args.fix and not args.diff
         sys.stdout.write(summary(results, fixing=fixing, fix_hint=not args.diff))
     code = _exit_code(results, args)
+    if getattr(args, "add_ignores", False):
+        code = add_ignores(results, settings, paths[0], quiet=args.quiet)
     if observer is not None:
         observer(CheckRun(results, settings, run, base, sizes, code))
     return code

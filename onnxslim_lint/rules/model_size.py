@@ -24,13 +24,14 @@ class ModelSize(Rule):
     ```toml
     [tool.onnxslim-lint.budget]
     max-size = "50 MB"          # bytes as an integer, or "500 kB", "1.5 GB", "2 GiB"
+    message = "ask #ml-infra"   # optional: shown at the end of the finding
 
     [tool.onnxslim-lint.budget.per-file]
     "models/asr/*.onnx" = { max-size = "400 MB" }
     ```
 
     Per-file globs are matched like ``per-file-ignores``; when several match, the
-    later entry wins key by key.
+    later entry wins key by key (``message`` too).
 
     ## Example
     With ``max-size = "10 MB"``, a 12.3 MB ``encoder.onnx`` is reported as

@@ -30,6 +30,7 @@ class SizeGrowth(Rule):
     [tool.onnxslim-lint.budget]
     max-growth = "1 MB"         # bytes, or a string with a unit
     max-growth-percent = 5      # percent of the size at the base
+    message = "ask #ml-infra"   # optional: shown at the end of the finding
 
     [tool.onnxslim-lint.budget.per-file]
     "models/experimental/**" = { max-growth-percent = 50 }

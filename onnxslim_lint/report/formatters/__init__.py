@@ -16,6 +16,7 @@ from onnxslim_lint.report.formatters import (
     concise,
     full,
     github,
+    gitlab,
     json_format,
     junit,
     sarif,
@@ -43,6 +44,7 @@ FORMATTERS: dict[str, Formatter] = {
     "json": json_format.render,
     "json-lines": json_format.render_lines,
     "github": github.render,
+    "gitlab": gitlab.render,
     "sarif": sarif.render,
     "junit": junit.render,
 }
