@@ -171,6 +171,22 @@ def test_output_copies_byte_identical_when_nothing_to_fix(tmp_path: Path, capsys
     assert out_path.read_bytes() == source.read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("flag", "why"), [(None, "without --fix"), ("--diff", "with --diff, which writes nothing")]
+)
+def test_output_without_a_fix_says_it_has_no_effect(
+    messy: Path, tmp_path: Path, capsys, flag: str | None, why: str
+) -> None:
+    out_path = tmp_path / "never.onnx"
+    args = [str(messy), "-o", str(out_path), "--select", CORE, *([flag] if flag else [])]
+    code, _, err = _run(capsys, *args)
+    assert code == 1
+    assert f"warning: -o/--output has no effect {why}" in err.splitlines()
+    assert not out_path.exists()
+    _, _, err = _run(capsys, "--fix", str(messy), "-o", str(out_path), "--select", CORE)
+    assert "no effect" not in err and out_path.exists()
+
+
 def test_refused_fix_writes_nothing(tmp_path: Path, capsys) -> None:
     """A model onnxruntime cannot run: could-not-verify, file untouched, exit 1."""
     model = _unused_init_model()
