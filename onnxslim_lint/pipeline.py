@@ -244,8 +244,11 @@ def _fix(
     result.fix_report = report
     if outcome.model is None:  # refused: the reason is in the report
         return
+    # The fixes as the loop applied them, round by round (--diff lists them); their
+    # plans hold the index of a model that no longer is.
+    result.fixes = [replace(finding, plan=None) for finding in outcome.fixed]
     if options.diff:
-        result.fixed = outcome.fixed
+        _settle(result, outcome.model, rules, settings, unsafe, loaded.external)
         return
     refusal = _unwritable(loaded.path) if options.output is None else None
     if refusal is not None:
@@ -275,20 +278,29 @@ def _fix(
     report.written = True
     # The fixed model's weights that were not rewritten still point at the old data
     # files, which stay readable through the open files even once replaced.
+    _settle(result, outcome.model, rules, settings, unsafe, loaded.external)
+    report.seconds = time.perf_counter() - started
+
+
+def _settle(
+    result: FileResult,
+    fixed: onnx.ModelProto,
+    rules: Sequence[Rule],
+    settings: Settings,
+    unsafe: bool,
+    external: ExternalData | None,
+) -> None:
+    """The counts ``--fix`` reports and ``--diff`` predicts, the same way for both:
+    ``findings`` becomes what the check finds in the fixed model, ``fixed`` the
+    reported findings it no longer has, whichever rule's fix removed them (a
+    duplicate Constant merged away no longer needs constant-node, say)."""
     remaining = check_model(
-        outcome.model,
-        rules,
-        result.display,
-        options=rule_options(settings),
-        external=loaded.external,
+        fixed, rules, result.display, options=rule_options(settings), external=external
     )
     remaining = applicable(remaining, settings, unsafe)
-    # What was reported before and is gone now, whichever rule's fix removed it
-    # (a duplicate Constant merged away no longer needs constant-node, say).
     left = {finding.code for finding in remaining}
     result.fixed = [finding for finding in result.findings if finding.code not in left]
     result.findings = remaining
-    report.seconds = time.perf_counter() - started
 
 
 def _data_files_to_replace(loaded: LoadedModel) -> list[Path]:

@@ -57,7 +57,12 @@ class FileResult:
     path: Path
     display: str
     findings: list[Finding] = field(default_factory=list)  # what remains to report
-    fixed: list[Finding] = field(default_factory=list)  # what --fix removed
+    # The reported findings the fix removed (--diff: would remove), whichever
+    # rule's fix did it: what "N fixed" and "Would fix N" count.
+    fixed: list[Finding] = field(default_factory=list)
+    # The fixes the fix loop applied, round by round, later rounds' rules included
+    # (plans dropped): what --diff lists.
+    fixes: list[Finding] = field(default_factory=list)
     error: Finding | None = None  # the file could not be checked (OSL0xx)
     fix_report: FixReport | None = None
     size: SizeInfo | None = None  # measured when a budget or --base asks for it

@@ -134,6 +134,10 @@ def run_check(
     if args.output and (len(paths) != 1 or paths[0].is_dir()):
         raise UsageError("-o/--output needs exactly one model file")
     refuse_conflicts(args)
+    if args.output and (args.diff or not args.fix) and not args.quiet:
+        # ruff has no -o: say so rather than ignore it without a word.
+        why = "with --diff, which writes nothing" if args.diff else "without --fix"
+        print(f"warning: -o/--output has no effect {why}", file=sys.stderr)
     settings = load_run_settings(args, paths)
     budget_settings(settings)  # a mistake in the budget table is a usage error up front
     base_ref = getattr(args, "base", None)

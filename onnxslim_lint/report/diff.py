@@ -12,8 +12,12 @@ shows the one it is merged into), then the nodes and bytes saved::
     -constant block_again.bias  float32[32] = block.bias  197 B
      nodes 24 → 13 (-11), size 80.0 kB → 8.5 kB (-71.5 kB)
 
-The lines come from the findings the fix loop applied, so they are exactly what
-``--fix`` would do (several rounds of one rule are shown together).
+The lines come from the fixes the fix loop applied, so they are exactly what
+``--fix`` would do: several rounds of one rule are shown together, and a rule
+whose finding appears only once another fix is made (a Constant left dead) has its
+section too. The closing line counts what ``--fix`` reports as fixed: the
+findings the check reported that the fixed model no longer has, whichever rule's
+fix removed them, and the nodes and bytes of the whole fix.
 """
 
 from __future__ import annotations
@@ -42,11 +46,11 @@ def _signed_bytes(n: int) -> str:
 
 
 def render_file(result: FileResult) -> str:
-    if not result.fixed:
+    if not result.fixes:
         return ""
     lines = [f"--- {result.display}", f"+++ {result.display} (fixed)"]
     by_code: dict[str, list[Finding]] = {}
-    for finding in result.fixed:
+    for finding in result.fixes:
         by_code.setdefault(finding.code, []).append(finding)
     for code, findings in by_code.items():
         first = findings[0]
@@ -74,21 +78,16 @@ def render_diff(results: Sequence[FileResult]) -> str:
 
 
 def would_fix_line(results: Sequence[FileResult]) -> str:
-    """ruff's closing line for ``--diff``."""
-    fixed = sum(len({f.code for f in r.fixed}) for r in results)
-    if fixed == 0:
+    """ruff's closing line for ``--diff``: the errors ``--fix`` would report as fixed,
+    in the files it would change, and what the whole fix saves there."""
+    changed = [r for r in results if r.fixes]
+    if not changed:
         return "No errors would be fixed.\n"
-    saved = sum(
-        r.fix_report.size_before - r.fix_report.size_after
-        for r in results
-        if r.fix_report is not None and r.fixed
-    )
-    nodes = sum(
-        r.fix_report.nodes_before - r.fix_report.nodes_after
-        for r in results
-        if r.fix_report is not None and r.fixed
-    )
-    files = sum(1 for r in results if r.fixed)
+    fixed = sum(len(r.fixed) for r in changed)
+    reports = [r.fix_report for r in changed if r.fix_report is not None]
+    saved = sum(report.size_before - report.size_after for report in reports)
+    nodes = sum(report.nodes_before - report.nodes_after for report in reports)
+    files = len(changed)
     return (
         f"Would fix {fixed} {'error' if fixed == 1 else 'errors'} in {files} "
         f"{'file' if files == 1 else 'files'} ({format_bytes(saved)} and "

@@ -9,7 +9,7 @@ from onnxslim_lint.findings import Finding, FixSafety, format_bytes
 from onnxslim_lint.report.escape import printable
 from onnxslim_lint.results import FileResult, FixReport, Verdict
 
-__all__ = ["fix_report_line", "show_fixes", "statistics", "summary"]
+__all__ = ["fix_report_line", "occurrences", "show_fixes", "statistics", "summary"]
 
 
 def _percent(before: int, after: int) -> str:
@@ -75,14 +75,12 @@ def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = Tru
                 "--unsafe-fixes option)."
             )
         return line + "\n"
-    nbytes = sum(f.nbytes for f in remaining if f.fixable)
-    nodes = sum(f.nodes for f in remaining if f.fixable)
-    removable = ""
-    if nbytes or nodes:
-        removable = (
-            f" ({format_bytes(nbytes)} and {nodes} {'node' if nodes == 1 else 'nodes'} removable)"
-        )
-    lines = [f"Found {total} {_errors(total)}{removable}."]
+    # No sum of the findings' bytes and nodes: each finding says what its rule's fix
+    # saves on the model as it is, and the fixes overlap (folding and constant-node
+    # both remove a folded Constant) and open the way for each other (a fold makes
+    # two nodes identical), so the sum is neither what the fix saves nor a bound of
+    # it. ``--diff`` closes with what the whole fix saves.
+    lines = [f"Found {total} {_errors(total)}."]
     fixable = sum(1 for f in remaining if f.fixable)
     if (fixable or hidden) and fix_hint:
         hint = f"[*] {fixable} fixable with the --fix option" if fixable else "No fixes available"
@@ -98,13 +96,21 @@ def _errors(n: int) -> str:
 
 
 def statistics(findings: Sequence[Finding]) -> str:
-    """``count  code  [*] name  bytes`` per rule, most frequent first."""
+    """``count  code  [*] name  files  bytes`` per rule, most occurrences first.
+
+    As in ruff, ``count`` is occurrences: a finding is one per file and rule and
+    holds its own count (3 unused initializers), so a rule's count is the sum of
+    its findings' counts (a finding that counts nothing, a file error or a size
+    budget, is one); ``files`` is how many files the rule reports.
+    """
     counts: Counter[str] = Counter()
+    files: Counter[str] = Counter()
     nbytes: dict[str, int] = defaultdict(int)
     names: dict[str, str] = {}
     fixable: dict[str, bool] = {}
     for finding in findings:
-        counts[finding.code] += 1
+        counts[finding.code] += occurrences(finding)
+        files[finding.code] += 1
         nbytes[finding.code] += finding.nbytes
         names[finding.code] = finding.name
         fixable[finding.code] = fixable.get(finding.code, False) or finding.fixable
@@ -112,8 +118,17 @@ def statistics(findings: Sequence[Finding]) -> str:
     lines = []
     for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         marker = "[*]" if fixable[code] else "[ ]"
-        lines.append(f"{n:>{width}}\t{code}\t{marker} {names[code]}\t{format_bytes(nbytes[code])}")
+        in_files = f"{files[code]} {'file' if files[code] == 1 else 'files'}"
+        lines.append(
+            f"{n:>{width}}\t{code}\t{marker} {names[code]}\t{in_files}\t"
+            f"{format_bytes(nbytes[code])}"
+        )
     return "".join(line + "\n" for line in lines)
+
+
+def occurrences(finding: Finding) -> int:
+    """What ``--statistics`` counts for one finding: its count, at least one."""
+    return max(finding.count, 1)
 
 
 def show_fixes(results: Sequence[FileResult]) -> str:

@@ -236,7 +236,13 @@ def test_squeeze_then_unsqueeze_of_the_same_axes() -> None:
         """
     )
     (finding,) = check(model)
-    assert finding.nodes == 2
+    assert finding.count == finding.nodes == 2
+    # Both nodes of the pair are listed and tallied: the parts sum to the count.
+    assert finding.message.startswith("2 nodes that change nothing: 1 Squeeze, 1 Unsqueeze")
+    assert [(loc.name, loc.detail) for loc in finding.locations] == [
+        ("q", "squeeze undone by the Unsqueeze after it"),
+        ("u", "unsqueeze of the squeezed axes"),
+    ]
     fixed = fixed_ok(model)
     assert [n for n in ops(fixed) if n != "Constant"] == ["Relu"]
 

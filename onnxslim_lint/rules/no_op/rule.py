@@ -161,13 +161,17 @@ class NoOp(GraphRule[Unchanged]):
         return _applicable(index, found)
 
     def saving(self, item: Unchanged) -> Saving:
-        removed = [ref for ref in (item.ref, item.also) if ref is not None]
+        removed = _removed(item)
         nbytes = sum(ref.node.ByteSize() for ref in removed)
-        location = Location("node", item.ref.label, item.ref.scope.path, item.why, 0)
-        return Saving((location,), count=len(removed), nbytes=nbytes, nodes=len(removed))
+        locations = tuple(
+            Location("node", ref.label, ref.scope.path, _why(item, ref), 0) for ref in removed
+        )
+        return Saving(locations, count=len(removed), nbytes=nbytes, nodes=len(removed))
 
     def message(self, items: Sequence[Unchanged], total: Saving) -> str:
-        kinds = tally(item.ref.node.op_type for item in items)
+        # Every removed node, the first of a Squeeze/Unsqueeze pair too: the tally
+        # sums to the count.
+        kinds = tally(ref.node.op_type for item in items for ref in _removed(item))
         return (
             f"{plural(total.count, 'node')} that change nothing: {kinds}{size_note(total.nbytes)}"
         )
@@ -199,6 +203,17 @@ class NoOp(GraphRule[Unchanged]):
                 editor.remove_node(item.also)
         editor.commit()
         return changed
+
+
+def _removed(item: Unchanged) -> list[NodeRef]:
+    """The nodes fixing ``item`` removes: the first of a pair (``also``) first."""
+    return [ref for ref in (item.also, item.ref) if ref is not None]
+
+
+def _why(item: Unchanged, ref: NodeRef) -> str:
+    if ref is item.ref:
+        return item.why
+    return f"{ref.node.op_type.lower()} undone by the {item.ref.node.op_type} after it"
 
 
 def _applicable(index: ModelIndex, found: list[Unchanged]) -> list[Unchanged]:
