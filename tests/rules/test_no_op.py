@@ -678,3 +678,16 @@ def test_symbolic_no_op_inside_a_branch_reading_outer_names() -> None:
     then_branch, else_branch = (a.g for a in fixed.graph.node[-1].attribute)
     assert [n.name for n in then_branch.node] == ["outer_view"]
     assert [n.name for n in else_branch.node] == ["neg"] and else_branch.node[0].input[0] == "x"
+
+
+def test_symbolic_target_through_an_overridable_initializer_is_left_alone() -> None:
+    # sixteen is an initializer and a graph input: the caller may feed another value
+    text = SYMBOLIC_NO_OPS.replace(
+        "float[batch,seq] z)", "float[batch,seq] z, int64[1] sixteen)"
+    ).replace("    sixteen = Constant <value = int64[1] {16}> ()\n", "")
+    text = text.replace(
+        "=> (float[batch,4,seq,16] y, float[batch,seq] w) {",
+        "=> (y, w) <int64[1] sixteen = {16}> {",
+    )
+    found = check(parse(text))
+    assert [loc.name for f in found for loc in f.locations] == ["expand"]
