@@ -177,3 +177,10 @@ def test_an_initializer_that_is_a_graph_input_is_not_a_constant() -> None:
     model = parse(text)
     assert [i.name for i in model.graph.input] == ["t", "sixteen"]
     assert check(model) == []
+
+
+def test_target_that_is_a_graph_output_is_left_alone() -> None:
+    text = CROSS_KEY.replace(
+        "=> (float[batch,4,16,24] y)", "=> (float[batch,4,16,24] y, int64[4] k)"
+    )
+    assert check(parse(text)) == []
