@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
-import numpy as np
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto, helper
 
 from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
@@ -57,6 +56,8 @@ class _Merge:
     kind: str  # "reshape" | "cast" | "cast-identity" | "unsqueeze"
     drop_first: bool
     axes: tuple[int, ...] = ()  # "unsqueeze": the axes of the merged Unsqueeze
+    # "unsqueeze": the first's other readers, Unsqueezes too, merged the same way
+    siblings: tuple[tuple[NodeRef, tuple[int, ...]], ...] = ()
 
     @property
     def removed(self) -> list[NodeRef]:
@@ -75,7 +76,9 @@ class ChainMerge(GraphRule[_Merge]):
       ``Reshape`` to a constant shape: the Reshape reads the first node's input
       directly (only the element order matters to a Reshape, and none of these
       changes it);
-    - ``Unsqueeze`` followed by ``Unsqueeze``: one Unsqueeze of both sets of axes;
+    - ``Unsqueeze`` followed by ``Unsqueeze``: one Unsqueeze of both sets of axes
+      (when every reader of the first is such an Unsqueeze, each one is merged and
+      the first goes: the causal mask's ``arange`` unsqueezed to rows and columns);
     - ``Cast`` to a type that holds every value of the source type exactly
       (float16 -> float32, int32 -> int64, ...) followed by another ``Cast``: the
       second casts the source directly, and when it casts back to the source type
@@ -87,7 +90,9 @@ class ChainMerge(GraphRule[_Merge]):
 
     ## What it leaves alone
     - A first node whose output is read elsewhere too keeps feeding those readers;
-      a merge that removes no node is not reported.
+      a merge that removes no node is not reported. An Unsqueeze read by Unsqueezes
+      alone is merged into all of them, unless one is in a subgraph (an outer-scope
+      read) or cannot merge.
     - A Reshape whose shape is not a constant, or holds a ``0`` (copy the input's
       dim, which would then refer to another tensor) without ``allowzero``.
     - A Cast chain through a narrower type (``float32 -> float16 -> float32``
@@ -125,16 +130,19 @@ class ChainMerge(GraphRule[_Merge]):
                 merge = _unsqueeze_merge(index, first, second)
             if merge is None or not merge.removed:
                 continue
-            names = {first.node.input[0], middle, second.node.output[0]}
-            if names & touched:
+            readers = [second, *(sibling for sibling, _ in merge.siblings)]
+            names = {first.node.input[0], middle, *(r.node.output[0] for r in readers)}
+            if names & touched or any(claims.holds(r) for r in readers):
                 continue  # the fix would skip it this round (see apply)
             touched |= names
-            claims.take((first, second))
+            claims.take((first, *readers))
             merges.append(merge)
         return merges
 
     def saving(self, item: _Merge) -> Saving:
         label = f"{item.first.label} -> {item.second.label}"
+        if item.siblings:
+            label += "".join(f", {sibling.label}" for sibling, _ in item.siblings)
         location = Location("node", label, item.second.scope.path, item.kind, 0)
         removed = item.removed
         nbytes = sum(ref.node.ByteSize() for ref in removed)
@@ -151,6 +159,9 @@ class ChainMerge(GraphRule[_Merge]):
         editor = Editor(index)
         changed = False
         for merge in items:
+            if merge.siblings:
+                changed |= _merge_fan_out(index, editor, merge)
+                continue
             changed |= merge_pair(
                 editor,
                 merge.first,
@@ -232,13 +243,43 @@ def _to(ref: NodeRef) -> int | None:
 
 
 def _unsqueeze_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Merge | None:
+    """The merge of ``first -> second``, with the first's other readers when they are
+    all Unsqueezes of the same graph that merge too (then the first goes)."""
+    if first.node.op_type != "Unsqueeze":
+        return None
+    axes = _merged_axes(index, first, second)
+    if axes is None:
+        return None
+    if _only_reader(index, first.node.output[0], second):
+        return _Merge(first, second, "unsqueeze", drop_first=True, axes=axes)
+    siblings: list[tuple[NodeRef, tuple[int, ...]]] = []
+    for use in index.uses_of(first.node.output[0]):
+        reader = use.node
+        if reader is second:
+            continue
+        if (
+            reader is None
+            or use.slot != 0
+            or reader.scope is not first.scope
+            or reader.node.op_type != "Unsqueeze"
+            or not _plain(reader)
+        ):
+            return None  # a graph output, a subgraph's outer-scope read, another op
+        if any(reader is sibling for sibling, _ in siblings):
+            return None
+        reader_axes = _merged_axes(index, first, reader)
+        if reader_axes is None:
+            return None
+        siblings.append((reader, reader_axes))
+    if not siblings:
+        return None
+    return _Merge(first, second, "unsqueeze", True, axes, tuple(siblings))
+
+
+def _merged_axes(index: ModelIndex, first: NodeRef, second: NodeRef) -> tuple[int, ...] | None:
     """``Unsqueeze(Unsqueeze(x, a1), a2)`` is ``Unsqueeze(x, a)``: the second call's
     axes count in the final rank, the first call's in the rank between, so each of
     those lands on the matching position among the final axes the second one left."""
-    if first.node.op_type != "Unsqueeze":
-        return None
-    if not _only_reader(index, first.node.output[0], second):
-        return None
     inner, outer = constant_axes(index, first), constant_axes(index, second)
     if not inner or not outer:
         return None
@@ -252,8 +293,7 @@ def _unsqueeze_merge(index: ModelIndex, first: NodeRef, second: NodeRef) -> _Mer
         return None
     taken = set(outer)
     free = [i for i in range(max(inner) + len(outer) + 1) if i not in taken]
-    axes = tuple(sorted(taken | {free[a] for a in inner}))
-    return _Merge(first, second, "unsqueeze", drop_first=True, axes=axes)
+    return tuple(sorted(taken | {free[a] for a in inner}))
 
 
 def _rank(index: ModelIndex, name: str) -> int | None:
@@ -261,25 +301,60 @@ def _rank(index: ModelIndex, name: str) -> int | None:
     return None if dims is None else len(dims)
 
 
+def _merge_fan_out(index: ModelIndex, editor: Editor, merge: _Merge) -> bool:
+    """Every reader of the first Unsqueeze reads its input with its merged axes; the
+    first goes. False when an earlier merge of this edit touched one of the values."""
+    first = merge.first
+    source, middle = first.node.input[0], first.node.output[0]
+    readers = [(merge.second, merge.axes), *merge.siblings]
+    names = {source, middle, *(reader.node.output[0] for reader, _ in readers)}
+    if names & editor.touched:
+        return False
+    spare: NodeRef | None = first  # its axes tensor (read by it alone) goes to one reader
+    for reader, axes in readers:
+        owners = (reader, spare) if spare is not None else (reader,)
+        if _write_axes(index, reader, axes, owners) is spare:
+            spare = None
+        reader.node.input[0] = source
+    editor.touched.update(names)
+    editor.remove_node(first)
+    return True
+
+
 def _set_axes(index: ModelIndex, merge: _Merge) -> None:
     """Give the second Unsqueeze the merged axes: in its own axes tensor when nothing
     else reads that, else in the first's (removed with it), else in a new one."""
-    node = merge.second.node
+    _write_axes(index, merge.second, merge.axes, (merge.second, merge.first))
+
+
+def _write_axes(
+    index: ModelIndex, target: NodeRef, axes: tuple[int, ...], owners: tuple[NodeRef, ...]
+) -> NodeRef | None:
+    """Make ``axes`` the axes of Unsqueeze ``target``: rewritten in the axes tensor of
+    the first of ``owners`` that alone reads its own (that owner is returned), else in
+    a new initializer (or the attribute, before opset 13)."""
+    node = target.node
     if default_opset(index) < 13:
         for attr in node.attribute:
             if attr.name == "axes":
                 del attr.ints[:]
-                attr.ints.extend(merge.axes)
-        return
-    values = np.array(merge.axes, dtype=np.int64)
-    for ref in (merge.second, merge.first):
+                attr.ints.extend(axes)
+        return None
+    for ref in owners:
         name = ref.node.input[1]
         if name in index.initializers and _only_reader(index, name, ref):
             scope, tensor = index.initializers[name]
-            if scope is index.main or scope is merge.second.scope:
-                tensor.CopyFrom(numpy_helper.from_array(values, name))
+            if scope is index.main or scope is target.scope:
+                tensor.CopyFrom(_axes_tensor(name, axes))
                 node.input[1] = name
-                return
+                return ref
     name = index.fresh_name(f"{node.output[0]}_axes")
-    index.main.graph.initializer.append(numpy_helper.from_array(values, name))
+    index.main.graph.initializer.append(_axes_tensor(name, axes))
     node.input[1] = name
+    return None
+
+
+def _axes_tensor(name: str, axes: tuple[int, ...]) -> TensorProto:
+    """An int64 axes tensor in ``int64_data`` (varints: a byte per small axis, where
+    ``raw_data`` takes eight), so that a merge does not grow the file."""
+    return helper.make_tensor(name, TensorProto.INT64, [len(axes)], list(axes))

@@ -35,6 +35,7 @@ from onnxslim_lint.rules.parallel_matmul import ParallelMatMul
 from onnxslim_lint.rules.redundant_transpose import RedundantTranspose
 from onnxslim_lint.rules.redundant_value_info import RedundantValueInfo
 from onnxslim_lint.rules.reshape_roundtrip import ReshapeRoundtrip
+from onnxslim_lint.rules.reshape_target import ReshapeTarget
 from onnxslim_lint.rules.reshaped_transpose import ReshapedTranspose
 from onnxslim_lint.rules.selection import (
     ALWAYS_REPORTED,
@@ -88,6 +89,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ConstantFolding,
     ShapeFolding,
     NoOp,
+    ReshapeTarget,
     ChainMerge,
     CommonSubexpression,
     TiedWeight,

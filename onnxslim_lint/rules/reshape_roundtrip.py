@@ -9,7 +9,7 @@ from onnxslim_lint.findings import FixAvailability, FixSafety, Location
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.index import ModelIndex, NodeRef
-from onnxslim_lint.model.shapes import is_static
+from onnxslim_lint.model.symbolic import SymbolicShapes
 from onnxslim_lint.model.tensors import node_nbytes
 from onnxslim_lint.rules._fusion import Claims
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
@@ -66,8 +66,10 @@ class ReshapeRoundtrip(GraphRule[_Roundtrip]):
       from the region or a constant scalar (a constant of any other shape could
       broadcast differently).
     - Values in between that are read by anything else or are graph outputs.
-    - Reshapes whose shapes are not fully static, or when the second does not give
-      back exactly the first one's input shape.
+    - Unless the second Reshape provably gives back exactly the first one's input
+      shape. Dims are compared as symbols (:mod:`onnxslim_lint.model.symbolic`), so
+      ``float[batch*sequence, 256]`` reshaped to ``[batch, sequence, 256]`` and back
+      with ``[-1, 256]`` qualifies; dims nobody can relate do not.
     - Nodes inside subgraphs.
 
     ## Example
@@ -76,7 +78,8 @@ class ReshapeRoundtrip(GraphRule[_Roundtrip]):
 
     ## Fix safety
     Exact: an elementwise op gives the same bits for an element whatever the shape
-    of the tensor holding it.
+    of the tensor holding it. (On an empty tensor a ``-1`` in a removed Reshape's
+    shape makes onnxruntime fail; the fixed model returns the empty result.)
     """
 
     code = "OSL211"
@@ -90,10 +93,12 @@ class ReshapeRoundtrip(GraphRule[_Roundtrip]):
         index = ctx.index
         plans: list[_Roundtrip] = []
         claims = Claims()
+        symbolic: SymbolicShapes | None = None
         for ref in index.nodes():
             if not _is_reshape(ref) or ref.scope is not index.main:
                 continue
-            plan = _plan(index, ref)
+            symbolic = symbolic or SymbolicShapes.analyze(index)
+            plan = _plan(index, symbolic, ref)
             if plan is None:
                 continue
             if claims.take([plan.first, plan.last, *plan.region]):
@@ -136,11 +141,9 @@ class ReshapeRoundtrip(GraphRule[_Roundtrip]):
         return changed
 
 
-def _plan(index: ModelIndex, first: NodeRef) -> _Roundtrip | None:
+def _plan(index: ModelIndex, symbolic: SymbolicShapes, first: NodeRef) -> _Roundtrip | None:
     x, a = first.node.input[0], first.node.output[0]
-    shapes = index.inferred_shapes()
-    x_shape = shapes.get(x)
-    if x_shape is None or not is_static(x_shape[1]):
+    if symbolic.shape(x) is None:
         return None
     if index.is_graph_output(a) or a in index.side_table_names:
         return None
@@ -176,8 +179,7 @@ def _plan(index: ModelIndex, first: NodeRef) -> _Roundtrip | None:
     last = ends[0]
     if last.node.input[0] == a:
         return None  # Reshape -> Reshape: chain-merge's job
-    out_shape = shapes.get(last.node.output[0])
-    if out_shape is None or out_shape[1] != x_shape[1] or out_shape[0] != x_shape[0]:
+    if not symbolic.same_shape(last.node.output[0], x):
         return None
     if not can_bypass(index, last, last.node.output[0], last.node.input[0]):
         return None

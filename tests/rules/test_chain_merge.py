@@ -178,6 +178,73 @@ def test_unsqueeze_chain_before_opset_13_uses_the_attribute() -> None:
     assert list(fixed.graph.node[0].attribute[0].ints) == [1, 2]
 
 
+# The causal mask of the dynamo exports: arange unsqueezed once, then to rows and to
+# columns; the columns' axes tensor is read by another Unsqueeze too, so it stays.
+FAN_OUT = """
+g (float[seq] x, float[4] w) => (float[1,1,seq,seq] y, float[4,1] z)
+    <int64[2] a01 = {0, 1}, int64[1] a3 = {3}, int64[1] a2 = {1}> {
+    [u] u = Unsqueeze (x, a01)
+    [rows] r = Unsqueeze (u, a3)
+    [cols] c = Unsqueeze (u, a2)
+    [le] y = Add (c, r)
+    [other] z = Unsqueeze (w, a2)
+}
+"""
+
+
+def test_unsqueeze_read_by_unsqueezes_alone_merges_into_each() -> None:
+    model = parse(FAN_OUT)
+    (finding,) = check(model)
+    assert [loc.name for loc in finding.locations] == ["u -> rows, cols"]
+    assert finding.nodes == 1
+    fixed = fixed_ok(model)
+    nodes = {n.name: n for n in fixed.graph.node}
+    assert sorted(nodes) == ["cols", "le", "other", "rows"]
+    axes = {t.name: onnx.numpy_helper.to_array(t).tolist() for t in fixed.graph.initializer}
+    assert nodes["rows"].input[0] == nodes["cols"].input[0] == "x"
+    assert axes[nodes["rows"].input[1]] == [0, 1, 3]
+    assert axes[nodes["cols"].input[1]] == [0, 1, 2]
+    assert nodes["other"].input[1] == "a2" and axes["a2"] == [1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a reader that is no Unsqueeze
+        ("[le] y = Add (c, r)", "[le] y = Add (c, r)\n    [neg] q = Neg (u)"),
+        # the first's output is a graph output
+        ("=> (float[1,1,seq,seq] y,", "=> (float[1,1,seq] u, float[1,1,seq,seq] y,"),
+    ],
+)
+def test_unsqueeze_fan_out_left_alone(change: tuple[str, str]) -> None:
+    text = FAN_OUT.replace(*change)
+    if "Neg (u)" in text:
+        text = text.replace("float[4,1] z)", "float[4,1] z, float[1,1,seq] q)")
+    assert check(parse(text)) == []
+
+
+def test_unsqueeze_fan_out_into_a_subgraph_stays() -> None:
+    # one reader is inside a branch (an outer-scope read of u): u must stay defined
+    model = parse(
+        """
+        g (bool b, float[seq] x) => (float[1,1,seq,1] y, float[1,1,1,seq] c)
+            <int64[2] a01 = {0, 1}, int64[1] a3 = {3}, int64[1] a2 = {2}> {
+            [u] u = Unsqueeze (x, a01)
+            [rows] y = Unsqueeze (u, a3)
+            [if] c = If (b) <
+                then_branch = g1 () => (float[1,1,1,seq] t) {
+                    [cols] t = Unsqueeze (u, a2)
+                },
+                else_branch = g2 () => (float[1,1,1,seq] e) {
+                    [cols2] e = Unsqueeze (u, a2)
+                }
+            >
+        }
+        """
+    )
+    assert check(model) == []
+
+
 def test_unsqueeze_read_elsewhere_stays() -> None:
     model = parse(
         """

@@ -598,3 +598,102 @@ def test_boolean_op_left_alone(change: tuple[str, str]) -> None:
     if "[2,1,3]" in text:
         text = text.replace("=> (bool[2,3] y)", "=> (bool[2,2,3] y)")
     assert check(parse(text)) == []
+
+
+# The dynamo export of Whisper's attention, with dynamic axes: the reshape back to
+# [batch, heads, sequence, 16] takes batch and sequence from the input ids' Shape.
+SYMBOLIC_NO_OPS = """
+g (int64[batch,seq] ids, float[batch,4,seq,16] x, float[batch,seq] z)
+    => (float[batch,4,seq,16] y, float[batch,seq] w) {
+    minus_one = Constant <value = int64[1] {-1}> ()
+    sixteen = Constant <value = int64[1] {16}> ()
+    one = Constant <value = int64[1] {1}> ()
+    [b] b = Shape <start = 0, end = 1> (ids)
+    [s] s = Shape <start = 1, end = 2> (ids)
+    [target] t = Concat <axis = 0> (b, minus_one, s, sixteen)
+    [view] v = Reshape <allowzero = 1> (x, t)
+    [relu] y = Relu (v)
+    [bt] e = Concat <axis = 0> (b, one)
+    [expand] x2 = Expand (z, e)
+    [neg] w = Neg (x2)
+}
+"""
+
+
+def test_reshape_and_expand_to_their_own_symbolic_shape_go() -> None:
+    model = parse(SYMBOLIC_NO_OPS)
+    (finding,) = check(model)
+    assert graphs.location_names(finding) == ["view", "expand"]
+    fixed = fixed_ok(model)
+    assert "Reshape" not in ops(fixed) and "Expand" not in ops(fixed)
+    by_name = {n.name: n for n in fixed.graph.node}
+    assert by_name["relu"].input[0] == "x" and by_name["neg"].input[0] == "z"
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        # sequence from another input: not provably the same dim
+        (
+            ("[s] s = Shape <start = 1, end = 2> (ids)", "[s] s = Shape <start = 1, end = 2> (o)"),
+            [],
+        ),
+        # two unknown entries: the -1 no longer pins dim 1
+        (("(b, minus_one, s, sixteen)", "(b, minus_one, minus_one, sixteen)"), ["expand"]),
+        # the batch of x, not of ids: dim_param names are the proof
+        (("float[batch,4,seq,16] x", "float[other,4,seq,16] x"), ["expand"]),
+        # an Expand that grows z: [batch, 1] to [batch, seq]
+        (("float[batch,seq] z,", "float[batch,1] z,"), ["view"]),
+    ],
+)
+def test_symbolic_dims_not_provably_equal_are_left_alone(
+    change: tuple[str, str], found: list[str]
+) -> None:
+    text = SYMBOLIC_NO_OPS.replace("(b, one)", "(b, s)")
+    text = text.replace("float[batch,seq] z)", "float[batch,seq] z, int64[batch,len] o)")
+    text = text.replace("=> (float[batch,4,seq,16] y, float[batch,seq] w)", "=> (y, w)")
+    findings = check(parse(text.replace(*change)))
+    assert [loc.name for f in findings for loc in f.locations] == found
+
+
+def test_symbolic_no_op_inside_a_branch_reading_outer_names() -> None:
+    # The Reshape of the outer x is the branch's output: the branch keeps its output
+    # name (x is an outer-scope name, no branch value), so that Reshape stays; the
+    # one whose result the branch goes on to read is removed, and the If reads x.
+    model = parse(
+        """
+        g (bool c, int64[batch,seq] ids, float[batch,seq,4] x) => (float[batch,seq,4] y) {
+            four = Constant <value = int64[1] {4}> ()
+            [dims] d = Shape <start = 0, end = 2> (ids)
+            [target] t = Concat <axis = 0> (d, four)
+            [if] y = If (c) <
+                then_branch = g1 () => (float[batch,seq,4] a) {
+                    [outer_view] a = Reshape (x, t)
+                },
+                else_branch = g2 () => (float[batch,seq,4] b) {
+                    [inner_view] v = Reshape (x, t)
+                    [neg] b = Neg (v)
+                }
+            >
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert graphs.location_names(finding) == ["inner_view"]
+    fixed = fixed_ok(model)
+    then_branch, else_branch = (a.g for a in fixed.graph.node[-1].attribute)
+    assert [n.name for n in then_branch.node] == ["outer_view"]
+    assert [n.name for n in else_branch.node] == ["neg"] and else_branch.node[0].input[0] == "x"
+
+
+def test_symbolic_target_through_an_overridable_initializer_is_left_alone() -> None:
+    # sixteen is an initializer and a graph input: the caller may feed another value
+    text = SYMBOLIC_NO_OPS.replace(
+        "float[batch,seq] z)", "float[batch,seq] z, int64[1] sixteen)"
+    ).replace("    sixteen = Constant <value = int64[1] {16}> ()\n", "")
+    text = text.replace(
+        "=> (float[batch,4,seq,16] y, float[batch,seq] w) {",
+        "=> (y, w) <int64[1] sixteen = {16}> {",
+    )
+    found = check(parse(text))
+    assert [loc.name for f in found for loc in f.locations] == ["expand"]

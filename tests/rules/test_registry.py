@@ -175,6 +175,12 @@ FIRING: dict[str, Callable[[], onnx.ModelProto]] = {
         " s2 = Constant <value = int64[3] {2, 4, 3}> ()\n a = Reshape(x, s1)\n"
         " t = Transpose <perm = [0, 1, 3, 2]> (a)\n y = Reshape(t, s2) }"
     ),
+    "OSL213": lambda: parse(
+        "g (float[b,6,8,4] t, float[b6,4,8] k) => (float[b,6,4,8] y) {"
+        " four = Constant <value = int64[1] {4}> ()\n"
+        " eight = Constant <value = int64[1] {8}> ()\n s = Shape <end = 2> (t)\n"
+        " c = Concat <axis = 0> (s, four, eight)\n y = Reshape(k, c) }"
+    ),
     "OSL401": lambda: _conv_then("BatchNormalization"),
     "OSL402": lambda: _conv_then("Add"),
     "OSL403": _pad_conv,

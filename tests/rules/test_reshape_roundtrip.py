@@ -75,3 +75,39 @@ def test_left_alone(change: tuple[str, str]) -> None:
     if "{4, 6}" in text:
         text = text.replace("=> (float[6,4] y)", "=> (float[4,6] y)")
     assert check(parse(text)) == []
+
+
+# The dynamo export of GPT-2's MLP with dynamic axes: 2-D for the Gemm, 3-D from the
+# input's own Shape for the activation, 2-D again with -1: equal only as symbols.
+SYMBOLIC = """
+g (float[batch,seq,4] x, float[n,4] w) => (float[m,4] y) {
+    flat_shape = Constant <value = int64[2] {-1, 4}> ()
+    half = Constant <value = float {0.5}> ()
+    [flat] f = Reshape (x, flat_shape)
+    [dims] d = Shape (x)
+    [up] a = Reshape (f, d)
+    [tanh] t = Tanh (a)
+    [mul] h = Mul (t, half)
+    [down] r = Reshape (h, flat_shape)
+    [relu] y = Relu (r)
+}
+"""
+
+
+def test_round_trip_on_symbolic_dims_goes() -> None:
+    model = parse(SYMBOLIC)
+    (finding,) = check(model)
+    assert [loc.name for loc in finding.locations] == ["up -> down"]
+    fixed = fixed_ok(model)
+    names = [n.name for n in fixed.graph.node if n.op_type != "Constant"]
+    assert names == ["flat", "dims", "tanh", "mul", "relu"]  # dims: dead code for OSL102
+    tanh = next(n for n in fixed.graph.node if n.op_type == "Tanh")
+    assert tanh.input[0] == "f"
+
+
+def test_dims_not_provably_equal_are_left_alone() -> None:
+    # back to the shape of another input: [n, 4] may differ from [batch*seq, 4]
+    text = SYMBOLIC.replace(
+        "[down] r = Reshape (h, flat_shape)", "[wd] e = Shape (w)\n    [down] r = Reshape (h, e)"
+    )
+    assert check(parse(text)) == []

@@ -9,6 +9,7 @@ from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.edit import Editor, can_bypass
 from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.symbolic import SymbolicShapes
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note, tally
 from onnxslim_lint.rules.no_op.arithmetic import (
     ARITHMETIC_OPS,
@@ -19,7 +20,7 @@ from onnxslim_lint.rules.no_op.arithmetic import (
 from onnxslim_lint.rules.no_op.common import (
     Unchanged,
 )
-from onnxslim_lint.rules.no_op.shape_ops import SHAPE_OP_MATCHERS
+from onnxslim_lint.rules.no_op.shape_ops import SHAPE_OP_MATCHERS, SYMBOLIC_OPS, match_symbolic
 
 _CANDIDATES = frozenset(
     {
@@ -51,8 +52,10 @@ class NoOp(GraphRule[Unchanged]):
     readers to the input:
 
     - ``Cast``/``CastLike`` to the type the input already has;
-    - ``Reshape`` to the input's own static shape, ``Expand`` to a shape that
-      broadcasts to the input's own shape;
+    - ``Reshape`` to the input's own shape, ``Expand`` to a shape that broadcasts to
+      the input's own shape, static or proven equal with dims as symbols
+      (:mod:`onnxslim_lint.model.symbolic`): ``Reshape(x, Concat(Shape(ids)[0:1],
+      [-1], Shape(ids)[1:2], [16]))`` of ``x: [batch, 4, sequence, 16]``;
     - ``Transpose`` with the identity permutation; ``Pad`` (mode ``constant``) with
       all-zero pads; ``Slice`` over the whole range with step 1; ``Concat`` of one
       input;
@@ -83,7 +86,8 @@ class NoOp(GraphRule[Unchanged]):
     ## What it leaves alone
     - Anything whose types or shapes are not statically known. Shapes come from
       onnx shape inference on a copy of the model with ``value_info`` cleared, so a
-      stale annotation is never trusted; symbolic dims are not equal to anything.
+      stale annotation is never trusted. A symbolic dim equals only what it is
+      proven equal to (the same ``dim_param``, or the same expression of them).
     - ``x + 0.0`` with a positive zero: it turns ``-0.0`` into ``+0.0``, so it is not
       an identity (``x + (-0.0)`` and ``x - 0.0`` are). ``x - (-0.0)`` likewise.
       Unless every reader is one of the sign-blind ops above, in the same graph:
@@ -96,8 +100,10 @@ class NoOp(GraphRule[Unchanged]):
       than 64 nodes or 16 MB to compute.
     - A neutral constant whose broadcast grows ``x`` (``x[3] * ones[2,3]``), or
       whose values or shape come from an overridable initializer (a graph input).
-    - Reshape or Expand whose shape input is not a constant; Pad in a mode other
-      than ``constant``; a Slice, Pad or Squeeze with non-constant parameters.
+    - Reshape or Expand whose shape input is neither a constant nor a shape tensor
+      with every element proven equal to the input's dim (a ``-1`` may stand for one
+      of them); Pad in a mode other than ``constant``; a Slice, Pad or Squeeze with
+      non-constant parameters.
     - A node whose output is a graph output keeps that name; where it cannot be
       kept (the input is a graph input, an initializer or an output itself), the
       node stays.
@@ -108,7 +114,8 @@ class NoOp(GraphRule[Unchanged]):
 
     ## Fix safety
     Exact: each removed node returns its input bit for bit, ``-0.0`` and NaN
-    included, except ``x + 0.0`` (or ``x - (-0.0)``) before sign-blind readers,
+    included (a Reshape with a ``-1`` fails in onnxruntime on an empty tensor; the
+    fixed model returns it), except ``x + 0.0`` (or ``x - (-0.0)``) before sign-blind readers,
     which differs only where ``x`` is ``-0.0``, a difference those readers cannot
     see: the model's outputs stay bit for bit the same.
     """
@@ -137,8 +144,12 @@ class NoOp(GraphRule[Unchanged]):
         found: list[Unchanged] = []
         claimed: set[int] = set()
         computed = ConeEvaluator(index)
+        symbolic: SymbolicShapes | None = None
         for ref in candidates:
             item = _no_op(index, ref, computed)
+            if item is None and ref.node.op_type in SYMBOLIC_OPS:
+                symbolic = symbolic or SymbolicShapes.analyze(index)
+                item = match_symbolic(symbolic, ref)
             if item is None or id(ref) in claimed:
                 continue
             if item.also is not None and id(item.also) in claimed:

@@ -8,6 +8,7 @@ import numpy as np
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import is_static
+from onnxslim_lint.model.symbolic import SymbolicShapes
 from onnxslim_lint.rules._fusion import constant_axes
 from onnxslim_lint.rules.base import default_opset
 from onnxslim_lint.rules.no_op.common import (
@@ -226,6 +227,20 @@ def _axis_pair(index: ModelIndex, ref: NodeRef, first_op: str, why: str) -> Unch
         also = first
     return Unchanged(ref, x, also=also, why=why)
 
+
+def match_symbolic(symbolic: SymbolicShapes, ref: NodeRef) -> Unchanged | None:
+    """A Reshape or Expand proven a no-op with dims as symbols: ``Reshape(x, [batch, -1,
+    sequence, 16])`` of ``x: [batch, 4, sequence, 16]`` (its target made from ``Shape``
+    elements of other values), which the static matchers cannot decide."""
+    node = ref.node
+    if symbolic.reshape_is_noop(node):
+        return Unchanged(ref, node.input[0], why="reshape to the same shape")
+    if symbolic.expand_is_noop(node):
+        return Unchanged(ref, node.input[0], why="expand to the same shape")
+    return None
+
+
+SYMBOLIC_OPS = frozenset({"Reshape", "Expand"})
 
 SHAPE_OP_MATCHERS = {
     "Cast": _cast,
