@@ -29,6 +29,7 @@ CATALOG: tuple[RuleEntry, ...] = (
     RuleEntry("OSL203", "constant-folding"),
     RuleEntry("OSL204", "shape-folding"),
     RuleEntry("OSL205", "no-op"),
+    RuleEntry("OSL213", "reshape-target"),
     RuleEntry("OSL206", "chain-merge"),
     RuleEntry("OSL207", "common-subexpression"),
     RuleEntry("OSL208", "tied-weight"),
