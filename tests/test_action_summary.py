@@ -18,6 +18,7 @@ import ci_models
 import pytest
 from action_pr import commit, git, make_pull_request, new_repository, run_step
 
+from onnxslim_lint import __version__
 from onnxslim_lint.findings import format_bytes
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -92,6 +93,7 @@ def test_summary_of_a_pull_request_that_bloats_deletes_and_renames(tmp_path: Pat
         "findings": "4",
         "removable-bytes": str(80_058),
         "size-change-bytes": str(change),
+        "version": __version__,
     }
     # Broken budgets first, then the other findings, in the order of the file.
     assert _titles(step.annotations) == [
@@ -173,7 +175,12 @@ def test_a_wrong_input_fails_with_one_clear_summary_line(
     assert html.escape(line).replace("`", "&#96;") in said
     (note,) = step.annotations
     assert note.startswith("::error title=onnxslim-lint::") and line in note
-    assert step.outputs == {"findings": "", "removable-bytes": "", "size-change-bytes": ""}
+    assert step.outputs == {
+        "findings": "",
+        "removable-bytes": "",
+        "size-change-bytes": "",
+        "version": __version__,
+    }
 
 
 def test_a_wrong_budget_in_the_configuration_is_the_summary_line(tmp_path: Path) -> None:
