@@ -9,11 +9,12 @@ Python API report it.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import onnx
@@ -62,6 +63,14 @@ class RunOptions:
     diff: bool = False  # plan the fix and report it, write nothing
     base: BaseRevision | None = None  # --base REF: sizes against that commit (OSL302)
     measure: bool = False  # measure every file's size even with no budget (the Action)
+    # Told each stage as it starts: "load", "check", "fix", "verify", "write" (the
+    # CLI's progress line); it runs in the process that runs the file.
+    on_phase: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+
+
+def _phase(options: RunOptions, name: str) -> None:
+    if options.on_phase is not None:
+        options.on_phase(name)
 
 
 def _per_file_ignores_for(path: Path, settings: Settings) -> list[tuple[str, ...]]:
@@ -187,6 +196,7 @@ def _load_and_run(
     state: tuple[int, ...] | None,
 ) -> FileResult:
     result = FileResult(path, display)
+    _phase(options, "load")
     try:
         loaded = load_model(path, read_external_data=False)  # weights stay on disk
     except ModelReadError as exc:
@@ -195,6 +205,7 @@ def _load_and_run(
         return result
     rules = rules_for(path, settings)
     unsafe = options.unsafe_fixes or settings.unsafe_fixes
+    _phase(options, "check")
     findings = check_model(loaded.model, rules, display, loaded.raw_views, rule_options(settings))
     loaded.raw_views = {}  # release the file buffer before any fix
     result.findings = applicable(findings, settings, unsafe)
@@ -276,6 +287,7 @@ def _fix(
     )
     if not options.verify:
         verify = replace(verify, enabled=False)
+    _phase(options, "fix")
     outcome = fix_model(
         loaded,
         rules,
@@ -285,6 +297,7 @@ def _fix(
         path=result.display,
         options=rule_options(settings),
         target=target,
+        on_verify=functools.partial(_phase, options, "verify"),
     )
     report = outcome.report
     if report is None:  # every fix found nothing left to do: the file stays as it is
@@ -314,6 +327,7 @@ def _fix(
         return
     replaces = _data_files_to_replace(loaded) if options.output is None else ()
     target.parent.mkdir(parents=True, exist_ok=True)
+    _phase(options, "write")
     write_model(
         outcome.model,
         target,
@@ -325,6 +339,7 @@ def _fix(
     report.written = True
     # The fixed model's weights that were not rewritten still point at the old data
     # files, which stay readable through the open files even once replaced.
+    _phase(options, "check")
     remaining = check_model(
         outcome.model,
         rules,
