@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from onnxslim_lint import __version__
 from onnxslim_lint.config import OUTPUT_FORMATS
 from onnxslim_lint.errors import OnnxLintError
+from onnxslim_lint.report.style import COLOR_CHOICES
 
 __all__ = ["main"]
 
@@ -78,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output-format", choices=OUTPUT_FORMATS)
     out.add_argument("--statistics", action="store_true", help="counts per rule")
     out.add_argument("-q", "--quiet", action="store_true", help="findings only, no summary")
+    out.add_argument(
+        "-s",
+        "--silent",
+        action="store_true",
+        help="print nothing; the exit status still says whether there are findings",
+    )
+    out.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="colour the text formats (auto: stdout is a terminal; NO_COLOR, FORCE_COLOR)",
+    )
     files = check.add_argument_group("files and configuration")
     files.add_argument("--exclude", action="append", type=_codes, metavar="GLOBS")
     files.add_argument("--extend-exclude", action="append", type=_codes, metavar="GLOBS")

@@ -68,10 +68,16 @@ def process_files(
     cache: ResultCache | None,
     guard: Callable[[Path, str, Exception], FileResult],
     budget: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_finish: Callable[[int], None] | None = None,
 ) -> Iterator[FileResult]:
     """The result of every ``(path, display)``, in order, as soon as it and all
     before it are done. ``guard`` turns an exception out of one file into that
-    file's result (one file never stops the others)."""
+    file's result (one file never stops the others). ``on_start`` and ``on_finish``
+    are told the index of each file as it starts and ends here or in a worker
+    (not for a cache hit): which files are in flight, for the progress line."""
+    note_start = on_start or (lambda index: None)
+    note_finish = on_finish or (lambda index: None)
     done: dict[int, FileResult] = {}
     if cache is not None:  # hits are read here: no worker for a file that is cached
         for index, (path, display) in enumerate(files):
@@ -83,14 +89,17 @@ def process_files(
     if jobs <= 1 or len(todo) <= 1 or options.base is not None or not _CAN_FORK:
         for index in range(len(files)):
             if index not in done:
+                note_start(index)
                 done[index] = _one(*files[index], settings, options, cache, guard)
+                note_finish(index)
             yield done.pop(index)
         return
     budget = memory_budget() if budget is None else budget
     costs = {index: _cost(files[index][0]) for index in todo}
     context = multiprocessing.get_context("fork")
     global _RUN
-    _RUN = (settings, options, cache, guard)  # the forked workers inherit it
+    # The forked workers inherit it, without on_phase: that callback is this process's.
+    _RUN = (settings, dataclasses.replace(options, on_phase=None), cache, guard)
     next_todo, next_out = 0, 0
     while next_out < len(files):
         # A worker that dies (killed, out of memory) breaks the pool: the files it
@@ -105,6 +114,7 @@ def process_files(
                     cost = costs[index]
                     if running and in_flight + cost > budget:
                         break  # wait for memory: a big file goes when the others are done
+                    note_start(index)
                     future = pool.submit(_in_worker, *files[index])
                     running[future] = (index, cost)
                     in_flight += cost
@@ -116,6 +126,7 @@ def process_files(
                 for future in finished:
                     index, cost = running.pop(future)
                     in_flight -= cost
+                    note_finish(index)
                     try:
                         done[index] = future.result()
                     except BrokenProcessPool as exc:
@@ -131,6 +142,7 @@ def process_files(
                     done[index] = future.result()
                 except Exception as exc:
                     done[index] = guard(*files[index], exc)
+                note_finish(index)
         while next_out in done:
             yield done.pop(next_out)
             next_out += 1

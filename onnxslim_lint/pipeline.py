@@ -9,6 +9,7 @@ Python API report it.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -50,6 +51,11 @@ __all__ = [
     "rule_options",
     "rules_for",
 ]
+
+
+def _phase(options: RunOptions, name: str) -> None:
+    if options.on_phase is not None:
+        options.on_phase(name)
 
 
 def rules_for(path: Path, settings: Settings) -> list[Rule]:
@@ -157,6 +163,7 @@ def _load_and_run(
     state: tuple[int, ...] | None,
 ) -> FileResult:
     result = FileResult(path, display)
+    _phase(options, "load")
     try:
         loaded = load_model(path, read_external_data=False)  # weights stay on disk
     except ModelReadError as exc:
@@ -165,6 +172,7 @@ def _load_and_run(
         return result
     rules = rules_for(path, settings)
     unsafe = options.unsafe_fixes or settings.unsafe_fixes
+    _phase(options, "check")
     findings = check_model(loaded.model, rules, display, loaded.raw_views, rule_options(settings))
     loaded.raw_views = {}  # release the file buffer before any fix
     result.findings = applicable(findings, settings, unsafe)
@@ -226,6 +234,7 @@ def _fix(
     )
     if not options.verify:
         verify = replace(verify, enabled=False)
+    _phase(options, "fix")
     outcome = fix_model(
         loaded,
         rules,
@@ -235,6 +244,7 @@ def _fix(
         path=result.display,
         options=rule_options(settings),
         target=target,
+        on_verify=functools.partial(_phase, options, "verify"),
     )
     report = outcome.report
     if report is None:  # every fix found nothing left to do: the file stays as it is
@@ -267,6 +277,7 @@ def _fix(
         return
     replaces = _data_files_to_replace(loaded) if options.output is None else ()
     target.parent.mkdir(parents=True, exist_ok=True)
+    _phase(options, "write")
     write_model(
         outcome.model,
         target,
@@ -278,6 +289,7 @@ def _fix(
     report.written = True
     # The fixed model's weights that were not rewritten still point at the old data
     # files, which stay readable through the open files even once replaced.
+    _phase(options, "check")
     _settle(result, outcome.model, rules, settings, unsafe, loaded.external)
     report.seconds = time.perf_counter() - started
 

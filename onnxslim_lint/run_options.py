@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,3 +24,6 @@ class RunOptions:
     diff: bool = False  # plan the fix and report it, write nothing
     base: BaseRevision | None = None  # --base REF: sizes against that commit (OSL302)
     measure: bool = False  # measure every file's size even with no budget (the Action)
+    # Told each stage as it starts: "load", "check", "fix", "verify", "write" (the
+    # CLI's progress line); it runs in the process that runs the file.
+    on_phase: Callable[[str], None] | None = field(default=None, compare=False, repr=False)

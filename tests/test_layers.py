@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("files", ("discover", "datafiles", "gitbase", "run_options", "enforced", "budget", "cache")),
     ("pipeline", ("pipeline", "parallel")),
     ("report", ("report",)),
-    ("entry", ("api", "commands")),
+    ("entry", ("api", "commands", "progress")),
     ("cli", ("cli", "__main__")),
 ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -10,6 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from onnxslim_lint import __version__
 from onnxslim_lint.budget import budget_stage
@@ -32,8 +35,10 @@ from onnxslim_lint.findings import Finding
 from onnxslim_lint.gitbase import BaseRevision, changed_models, find_toplevel, open_base
 from onnxslim_lint.model.read_errors import READ_ERRORS
 from onnxslim_lint.parallel import default_jobs, process_files
+from onnxslim_lint.progress import Progress
 from onnxslim_lint.report.diff import render_diff, would_fix_line
-from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, RunInfo
+from onnxslim_lint.report.formatters import FORMATTERS, TEXT_FORMATS, TEXT_FORMATTERS, RunInfo
+from onnxslim_lint.report.style import PLAIN, Style, color_enabled
 from onnxslim_lint.report.summary import fix_report_line, show_fixes, statistics, summary
 from onnxslim_lint.results import FileResult, SizeInfo, Verdict
 from onnxslim_lint.rules.selection import (
@@ -130,6 +135,19 @@ def _display(path: Path) -> str:
 def run_check(
     args: argparse.Namespace, *, observer: Callable[[CheckRun], None] | None = None
 ) -> int:
+    if args.silent:
+        # ruff's -s: nothing printed, the exit status says it all. An error that stops
+        # the run (usage, configuration) is still raised, and cli.main says it.
+        with (
+            open(os.devnull, "w", encoding="utf-8") as sink,
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
+            return _check(args, observer)
+    return _check(args, observer)
+
+
+def _check(args: argparse.Namespace, observer: Callable[[CheckRun], None] | None) -> int:
     paths = [Path(p) for p in args.paths] or [Path(".")]
     if args.output and (len(paths) != 1 or paths[0].is_dir()):
         raise UsageError("-o/--output needs exactly one model file")
@@ -176,6 +194,10 @@ def run_check(
     )
     text = output_format in TEXT_FORMATS
     report_stream = sys.stdout if text else sys.stderr
+    style = _style(args) if text else PLAIN  # the machine formats are never coloured
+    # The text formats print each file's findings as soon as it is done (files in
+    # order); the machine formats, --diff and --statistics are one document at the end.
+    streamed = text and not args.diff and not args.statistics
     if not files:
         if not getattr(args, "changed_only", False):
             print("warning: No ONNX files found under the given path(s)", file=sys.stderr)
@@ -196,51 +218,102 @@ def run_check(
     jobs = getattr(args, "jobs", None) or default_jobs()
     guard = functools.partial(_file_failed, settings, options)
     named = [(path, _display(path)) for path in files]
-    for result in process_files(named, settings, options, jobs=jobs, cache=cache, guard=guard):
-        path, display = result.path, result.display
-        if result.error is not None and result.error.code not in codes_for(path, settings):
-            # An ignored file error is a warning and does not fail the run (ruff's E902).
-            if not args.quiet:
-                error = result.error
-                print(
-                    f"warning: {display}: {error.code} {error.name} (ignored): {error.message}",
-                    file=sys.stderr,
-                )
-            result.error = None
-        if result.size is not None:
-            sizes[display] = result.size
-        results.append(result)
-        line = fix_report_line(result)
-        planned = result.fix_report is not None and result.fix_report.verdict is Verdict.PLANNED
-        if args.diff and planned:
-            line = None  # the diff below shows it
-        if line and not args.quiet:
-            print(line, file=report_stream, flush=True)
-    findings: list[Finding] = []
-    for result in results:
-        if result.error is not None:
-            findings.append(result.error)
-        findings.extend(result.findings)
+    progress = _progress(args, named)
+    if progress is not None:
+        options = dataclasses.replace(options, on_phase=progress.phase)
+    paused = progress.paused if progress is not None else contextlib.nullcontext
+    try:
+        for index, result in enumerate(
+            process_files(
+                named,
+                settings,
+                options,
+                jobs=jobs,
+                cache=cache,
+                guard=guard,
+                on_start=None if progress is None else progress.file_started,
+                on_finish=None if progress is None else progress.file_finished,
+            )
+        ):
+            if progress is not None:
+                progress.file_finished(index)  # a cache hit too
+            with paused():
+                _file_done(result, args, settings, sizes, report_stream)
+                results.append(result)
+                if streamed:
+                    sys.stdout.write(TEXT_FORMATTERS[output_format](_findings_of(result), style))
+                    sys.stdout.flush()
+    finally:
+        if progress is not None:
+            progress.close()
+    findings = [finding for result in results for finding in _findings_of(result)]
     run = _run_info(tuple(r.display for r in results), selected, settings.docs_url)
     if args.diff:
         sys.stdout.write(render_diff(results))
     elif args.statistics:
         sys.stdout.write(statistics(findings))
-    else:
+    elif not streamed:
         sys.stdout.write(FORMATTERS[output_format](findings, run))
     if args.show_fixes:
-        report_stream.write(show_fixes(results))
+        report_stream.write(show_fixes(results, style))
     if args.diff and not args.quiet:
         sys.stdout.write(would_fix_line(results))
     elif text and not args.quiet:
         fixing = args.fix and not args.diff
-        sys.stdout.write(summary(results, fixing=fixing, fix_hint=not args.diff))
+        sys.stdout.write(summary(results, fixing=fixing, fix_hint=not args.diff, style=style))
     code = _exit_code(results, args)
     if getattr(args, "add_ignores", False):
         code = add_ignores(results, settings, paths[0], quiet=args.quiet)
     if observer is not None:
         observer(CheckRun(results, settings, run, base, sizes, code))
     return code
+
+
+def _file_done(
+    result: FileResult,
+    args: argparse.Namespace,
+    settings: Settings,
+    sizes: dict[str, SizeInfo],
+    report_stream: TextIO,
+) -> None:
+    """What the run notes as each file's result arrives; its fix report line."""
+    path, display = result.path, result.display
+    if result.error is not None and result.error.code not in codes_for(path, settings):
+        # An ignored file error is a warning and does not fail the run (ruff's E902).
+        if not args.quiet:
+            error = result.error
+            print(
+                f"warning: {display}: {error.code} {error.name} (ignored): {error.message}",
+                file=sys.stderr,
+                flush=True,
+            )
+        result.error = None
+    if result.size is not None:
+        sizes[display] = result.size
+    line = fix_report_line(result)
+    planned = result.fix_report is not None and result.fix_report.verdict is Verdict.PLANNED
+    if args.diff and planned:
+        line = None  # the diff below shows it
+    if line and not args.quiet:
+        print(line, file=report_stream, flush=True)
+
+
+def _progress(args: argparse.Namespace, named: Sequence[tuple[Path, str]]) -> Progress | None:
+    """The progress line, on a terminal's stderr only, and never with -q or -s."""
+    if args.quiet or args.silent or not sys.stderr.isatty():
+        return None
+    progress = Progress(sys.stderr, [display for _, display in named])
+    progress.start()
+    return progress
+
+
+def _findings_of(result: FileResult) -> list[Finding]:
+    """A file's findings in report order: its file error first."""
+    return ([result.error] if result.error is not None else []) + result.findings
+
+
+def _style(args: argparse.Namespace) -> Style:
+    return Style(color_enabled(args.color, is_tty=sys.stdout.isatty(), environ=os.environ))
 
 
 def _run_info(files: tuple[str, ...], rules: tuple[str, ...], docs_url: str = DOCS_URL) -> RunInfo:

@@ -145,6 +145,7 @@ def fix_model(
     path: str = "<model>",
     options: RuleOptions = DEFAULT_OPTIONS,
     target: Path | None = None,
+    on_verify: Callable[[], None] | None = None,
 ) -> FixOutcome:
     """Fix ``subject`` (a loaded file or a model in memory) with ``rules``.
 
@@ -152,7 +153,8 @@ def fix_model(
     (``enabled=False``: the gates only, verdict ``not-verified``). ``plan_only``
     (``--diff``) runs the gates and stops: verdict ``planned``. ``target`` is where
     the pipeline will write the result (the external data file's name counts in
-    its size). ``subject`` is never changed.
+    its size). ``on_verify`` is called as each verification in onnxruntime starts
+    (the CLI's progress line). ``subject`` is never changed.
     """
     started = time.perf_counter()
     original = _Original.of(subject, target)
@@ -161,7 +163,7 @@ def fix_model(
     )
     if not loop.changed:  # every fix found nothing left to do
         return FixOutcome()
-    attempt = _judge(original, loop, verify, plan_only)
+    attempt = _judge(original, loop, verify, plan_only, on_verify)
     if attempt.report.verdict is Verdict.FAILED:
         # One rule's fix did not verify: the others may still be good.
         for code in _retry_order(loop, rules):
@@ -175,7 +177,7 @@ def fix_model(
             )
             if not retry.changed:
                 continue
-            second = _judge(original, retry, verify, plan_only)
+            second = _judge(original, retry, verify, plan_only, on_verify)
             if not second.refused:
                 reason = attempt.report.reason
                 second.report.left_out = f"{code} left out, its fix did not verify: {reason}"
@@ -193,7 +195,11 @@ def fix_model(
 
 
 def _judge(
-    original: _Original, loop: FixLoopResult, verify: VerifySettings, plan_only: bool
+    original: _Original,
+    loop: FixLoopResult,
+    verify: VerifySettings,
+    plan_only: bool,
+    on_verify: Callable[[], None] | None = None,
 ) -> _Attempt:
     """Run the gates and then the verification on one fixed model."""
     fixed = loop.model
@@ -236,6 +242,8 @@ def _judge(
     elif plan_only:
         report.verdict = Verdict.PLANNED
     elif verify.enabled:
+        if on_verify is not None:
+            on_verify()
         verdict = _verify(original, loop, verify, payload, size_after)
         attempt.verification = verdict
         report.verdict = verdict.verdict

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from onnxslim_lint.findings import Finding, FixSafety, format_bytes
 from onnxslim_lint.report.escape import printable
+from onnxslim_lint.report.style import PLAIN, Style
 from onnxslim_lint.results import FileResult, FixReport, Verdict
 
 __all__ = ["fix_report_line", "occurrences", "show_fixes", "statistics", "summary"]
@@ -58,13 +59,15 @@ def _fix_report_line(result: FileResult) -> str | None:
     return f"{result.display}: fixed: {numbers}, {verdict}"
 
 
-def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = True) -> str:
+def summary(
+    results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = True, style: Style = PLAIN
+) -> str:
     remaining = [f for r in results for f in r.findings]
     errors = [r.error for r in results if r.error is not None]
     fixed = sum(len(r.fixed) for r in results)
     total = len(remaining) + len(errors)
     if total == 0 and fixed == 0:
-        return "All checks passed!\n"
+        return style.success("All checks passed!") + "\n"
     hidden = sum(1 for f in remaining if not f.fixable and f.safety is FixSafety.NUMERIC)
     if fixing:
         line = f"Found {total + fixed} {_errors(total + fixed)} ({fixed} fixed, {total} remaining)."
@@ -83,7 +86,11 @@ def summary(results: Sequence[FileResult], *, fixing: bool, fix_hint: bool = Tru
     lines = [f"Found {total} {_errors(total)}."]
     fixable = sum(1 for f in remaining if f.fixable)
     if (fixable or hidden) and fix_hint:
-        hint = f"[*] {fixable} fixable with the --fix option" if fixable else "No fixes available"
+        hint = (
+            f"{style.fixable()} {fixable} fixable with the --fix option"
+            if fixable
+            else "No fixes available"
+        )
         if hidden:
             fixes = "fix" if hidden == 1 else "fixes"
             hint += f" ({hidden} hidden {fixes} can be enabled with the --unsafe-fixes option)"
@@ -131,14 +138,15 @@ def occurrences(finding: Finding) -> int:
     return max(finding.count, 1)
 
 
-def show_fixes(results: Sequence[FileResult]) -> str:
+def show_fixes(results: Sequence[FileResult], style: Style = PLAIN) -> str:
     fixed = [r for r in results if r.fixed]
     if not fixed:
         return ""
     total = sum(len(r.fixed) for r in fixed)
-    lines = [f"Fixed {total} {_errors(total)}:"]
+    lines = [style.emphasis(f"Fixed {total} {_errors(total)}:")]
     for result in fixed:
-        lines.append(f"- {printable(result.display)}:")
+        path = style.path(printable(result.display))
+        lines.append(f"{style.separator('-')} {path}{style.separator(':')}")
         for code, n in sorted(Counter(f.code for f in result.fixed).items()):
             name = next(f.name for f in result.fixed if f.code == code)
             lines.append(f"    {n} × {code} ({name})")

@@ -3,7 +3,10 @@
 A formatter is called as ``render(findings, run)``: ``run`` (:class:`RunInfo`) tells
 the formats that need more than the findings (JUnit's passing files, SARIF's rule
 table, repository-relative paths) what else the run covered. Formats that need
-only the findings are wrapped by :func:`_findings_only`.
+only the findings are wrapped by :func:`_findings_only`. The text formats are also in
+:data:`TEXT_FORMATTERS`, called as ``render(findings, style)``: the CLI colours them
+(``report/style.py``) and prints them file by file; a run's rendering is its files'
+renderings one after the other.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from onnxslim_lint.report.formatters import (
     sarif,
 )
 from onnxslim_lint.report.formatters._common import RunInfo
+from onnxslim_lint.report.style import Style
 
-__all__ = ["FORMATTERS", "TEXT_FORMATS", "Formatter", "RunInfo"]
+__all__ = ["FORMATTERS", "TEXT_FORMATS", "TEXT_FORMATTERS", "Formatter", "RunInfo"]
 
 
 class Formatter(Protocol):
@@ -50,4 +54,8 @@ FORMATTERS: dict[str, Formatter] = {
 }
 
 # Formats for people: the summary and fix reports go with them on stdout.
-TEXT_FORMATS = frozenset({"concise", "full"})
+TEXT_FORMATTERS: dict[str, Callable[[Sequence[Finding], Style], str]] = {
+    "concise": concise.render,
+    "full": full.render,
+}
+TEXT_FORMATS = frozenset(TEXT_FORMATTERS)
