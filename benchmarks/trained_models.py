@@ -10,7 +10,9 @@ the listed sha256 is not downloaded again.
 Per model, each run in a child process with a timeout and its peak RSS:
 
     osl-fix        python -m onnxslim_lint check --fix -o OUT            (zero configuration)
-    osl-unsafe     python -m onnxslim_lint check --fix --unsafe-fixes -o OUT
+    osl-unsafe     python -m onnxslim_lint check --fix --unsafe-fixes --extend-select OSL4 -o OUT
+    osl-unsafe-meta  the same with --extend-select OSL4,OSL107 (exporter metadata dropped too,
+                   as the peers drop it)
     onnxslim       PEERS -m onnxslim IN OUT
     onnxsim        PEERS -m onnxsim IN OUT
     onnxoptimizer  onnxoptimizer.optimize(model), default passes
@@ -61,7 +63,7 @@ REPO = HERE.parent
 LIST = HERE / "trained_models.json"
 CORPUS = HERE / "corpus" / "trained"
 RESULTS = HERE / "results"
-OURS = ["osl-fix", "osl-unsafe"]
+OURS = ["osl-fix", "osl-unsafe", "osl-unsafe-meta"]
 PEERS = ["onnxslim", "onnxsim", "onnxoptimizer", "polygraphy"]
 PY = sys.executable
 MAX_BYTES = 300_000_000
@@ -220,7 +222,17 @@ def tool_cmd(tool: str, peers_py: str, src: Path, out: Path) -> list[str]:
     osl = [PY, "-m", "onnxslim_lint", "check", "--fix", "--exit-zero", "--isolated"]
     return {
         "osl-fix": [*osl, "-o", str(out), str(src)],
-        "osl-unsafe": [*osl, "--unsafe-fixes", "-o", str(out), str(src)],
+        # The fusions (OSL4xx) are opt-in: --unsafe-fixes alone lets nothing more run.
+        "osl-unsafe": [*osl, "--unsafe-fixes", "--extend-select", "OSL4", "-o", str(out), str(src)],
+        "osl-unsafe-meta": [
+            *osl,
+            "--unsafe-fixes",
+            "--extend-select",
+            "OSL4,OSL107",
+            "-o",
+            str(out),
+            str(src),
+        ],
         "onnxslim": [peers_py, "-m", "onnxslim", str(src), str(out)],
         "onnxsim": [peers_py, "-m", "onnxsim", str(src), str(out)],
         "onnxoptimizer": [peers_py, "-c", ONNXOPT, str(src), str(out)],
@@ -413,6 +425,25 @@ def markdown(data: dict) -> str:
                 f"- **{r['key']}** (ours refused; original {r['before']['nodes']}) "
                 f"vs {b[0]} {b[1]['nodes']}{flag}: {op_diff(r['before']['ops'], b[1]['ops'])}"
             )
+    out += [
+        "",
+        "### Where the smallest of ours is larger than the smallest verified peer (bytes)",
+        "",
+    ]
+    behind_bytes = []
+    for r in rows:
+        peers = [r["tools"][t] for t in PEERS if verified(r["tools"].get(t))]
+        mine = [r["tools"][t] for t in OURS if verified(r["tools"].get(t))]
+        if not peers or not mine:
+            continue
+        best_peer_bytes = min(x["bytes"] for x in peers)
+        our_bytes = min(x["bytes"] for x in mine)
+        if our_bytes > best_peer_bytes:
+            behind_bytes.append(
+                f"- **{r['key']}**: {our_bytes:,} vs {best_peer_bytes:,} bytes "
+                f"(+{our_bytes - best_peer_bytes:,})"
+            )
+    out += behind_bytes or ["none"]
     gaps: collections.Counter = collections.Counter()
     for r in rows:
         b = best_peer(r)
