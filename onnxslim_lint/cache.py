@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,24 @@ class ResultCache:
         self.folder = self.base / __version__
         self._fingerprint = hashlib.sha256(f"{__version__}\0{fingerprint}".encode()).hexdigest()
         self.hits = 0
+        self._ahead: dict[tuple[str, str], FileResult | None] = {}
+
+    def preload(self, files: Sequence[tuple[Path, str]]) -> bool:
+        """Read the entries of ``files`` ahead (``get`` then hands them out); whether
+        every one is a hit, so the caller knows before the run whether it needs the
+        pipeline at all."""
+        for path, display in files:
+            self._ahead[(str(path), display)] = self._lookup(path, display)
+        return all(hit is not None for hit in self._ahead.values())
 
     def get(self, path: Path, display: str) -> FileResult | None:
+        key = (str(path), display)
+        result = self._ahead.pop(key) if key in self._ahead else self._lookup(path, display)
+        if result is not None:
+            self.hits += 1
+        return result
+
+    def _lookup(self, path: Path, display: str) -> FileResult | None:
         entry = self._read(self._entry(path, display))
         if entry is None or entry.get("settings") != self._fingerprint:
             return None
@@ -80,7 +97,6 @@ class ResultCache:
             result.error = _finding(entry["error"]) if entry.get("error") else None
         except (KeyError, TypeError, ValueError):
             return None  # an entry of another shape: run the check again
-        self.hits += 1
         return result
 
     def put(self, path: Path, display: str, result: FileResult) -> None:

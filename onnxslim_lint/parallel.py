@@ -163,7 +163,8 @@ def _one(
     guard: Callable[[Path, str, Exception], FileResult],
 ) -> FileResult:
     # The pipeline (onnx, the rules, the fix engine) is imported for the first file
-    # that is not a cache hit: a run of hits never loads it.
+    # that is not a cache hit: a run of hits never loads it (the CLI imports it
+    # before its progress line starts when some file will need it).
     from onnxslim_lint.pipeline import process_file
 
     try:

@@ -23,6 +23,7 @@ import pytest
 from onnx import numpy_helper
 
 from onnxslim_lint.model.litter import MARK
+from onnxslim_lint.model.load import WEIGHTS_IN_PLACE_MIN_BYTES
 from tests.ci_models import matmul_chain
 
 KILLS = int(os.environ.get("ONNXSLIM_LINT_KILLS", "6"))
@@ -30,16 +31,21 @@ KILLS = int(os.environ.get("ONNXSLIM_LINT_KILLS", "6"))
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
 
-def _model() -> onnx.ModelProto:
+def _model(side: int = 256) -> onnx.ModelProto:
     rng = np.random.default_rng(11)
-    weights = [rng.standard_normal((256, 256)).astype(np.float32) * 0.05 for _ in range(6)]
+    weights = [rng.standard_normal((side, side)).astype(np.float32) * 0.05 for _ in range(6)]
     return matmul_chain(weights, (512, 256))  # 0.5 MB unused: OSL101 fires
 
 
-def _save(folder: Path, external: bool) -> Path:
+def _save(folder: Path, layout: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
-    if external:
+    if layout == "weights-in-place":
+        # 24 MiB in one file: above the threshold at which the weights stay in the
+        # file (model/load.py), so the write streams them from the old file's map.
+        onnx.save_model(_model(side=1024), path)
+        assert path.stat().st_size >= WEIGHTS_IN_PLACE_MIN_BYTES
+    elif layout == "external-data":
         onnx.save_model(
             _model(), path, save_as_external_data=True, location="model.onnx_data",
             size_threshold=1024,
@@ -76,9 +82,9 @@ def _litter(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if MARK in p.name)
 
 
-@pytest.mark.parametrize("external", [False, True], ids=["single-file", "external-data"])
-def test_a_killed_fix_leaves_the_old_or_the_new_model(tmp_path: Path, external: bool) -> None:
-    reference = _save(tmp_path / "reference", external)
+@pytest.mark.parametrize("layout", ["single-file", "weights-in-place", "external-data"])
+def test_a_killed_fix_leaves_the_old_or_the_new_model(tmp_path: Path, layout: str) -> None:
+    reference = _save(tmp_path / "reference", layout)
     old = _fingerprint(reference)
     started = time.monotonic()
     assert _fix(reference).wait() == 0
@@ -90,7 +96,7 @@ def test_a_killed_fix_leaves_the_old_or_the_new_model(tmp_path: Path, external: 
     outcomes = {"old": 0, "new": 0}
     for kill in range(KILLS):
         folder = tmp_path / f"kill{kill}"
-        path = _save(folder, external)
+        path = _save(folder, layout)
         process = _fix(path)
         time.sleep(rng.uniform(0.0, duration))
         process.send_signal(signal.SIGKILL)

@@ -218,6 +218,10 @@ def _check(args: argparse.Namespace, observer: Callable[[CheckRun], None] | None
     jobs = getattr(args, "jobs", None) or default_jobs()
     guard = functools.partial(_file_failed, settings, options)
     named = [(path, _display(path)) for path in files]
+    if cache is None or not cache.preload(named):
+        # Imported before the progress line starts: a second of `import onnx` is not
+        # the first file's time (a run of cache hits never imports it).
+        import onnxslim_lint.pipeline  # noqa: F401
     progress = _progress(args, named)
     if progress is not None:
         options = dataclasses.replace(options, on_phase=progress.phase)
