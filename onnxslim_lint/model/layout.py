@@ -25,7 +25,7 @@ from onnx import GraphProto, ModelProto, TensorProto, numpy_helper
 from onnxslim_lint.errors import OnnxLintError
 from onnxslim_lint.model.external_data import ExternalData
 from onnxslim_lint.model.graphs import iter_tensors
-from onnxslim_lint.model.tensors import data_nbytes, field_nbytes
+from onnxslim_lint.model.tensors import data_nbytes, encode_varint, field_key, field_nbytes
 
 __all__ = ["Layout", "Payload", "UnreadableTensor", "plan_layout"]
 
@@ -132,12 +132,12 @@ class Layout:
             full = len(header) + (field_nbytes(_RAW_DATA, payload.length) if payload else 0)
             entries.append((header, payload, full))
             body += field_nbytes(_INITIALIZER, full)
-        yield _tag(_GRAPH) + _varint(body)
+        yield field_key(_GRAPH) + encode_varint(body)
         yield others.SerializeToString()
         for header, payload, full in entries:
-            yield _tag(_INITIALIZER) + _varint(full) + header
+            yield field_key(_INITIALIZER) + encode_varint(full) + header
             if payload is not None:
-                yield _tag(_RAW_DATA) + _varint(payload.length)
+                yield field_key(_RAW_DATA) + encode_varint(payload.length)
                 yield from payload.chunks()
 
     def fill_inline(self) -> ModelProto:
@@ -150,20 +150,6 @@ class Layout:
     def needs_skeleton_to_serialize(self) -> bool:
         """Does a single-file write need the skeleton (some payload is not in the model)?"""
         return any(not isinstance(payload.source, TensorProto) for payload in self.inline)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _tag(number: int) -> bytes:
-    """The key of a length-delimited field."""
-    return _varint(number << 3 | 2)
 
 
 def plan_layout(

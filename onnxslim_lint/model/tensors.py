@@ -113,6 +113,21 @@ def varint_size(value: int) -> int:
     return size
 
 
+def encode_varint(value: int) -> bytes:
+    """``value`` as a protobuf varint (to write part of a message without the whole)."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def field_key(number: int) -> bytes:
+    """The key of length-delimited field ``number``."""
+    return encode_varint(number << 3 | 2)
+
+
 def field_nbytes(number: int, length: int) -> int:
     """Bytes of a length-delimited protobuf field: its tag, the length, the payload
     (to measure part of a message without serializing the whole)."""

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from onnx import GraphProto, ModelProto, TensorProto
 
+from onnxslim_lint.model.tensors import encode_varint, field_key
+
 __all__ = [
     "StrippedModel",
     "TopLevelScan",
@@ -283,17 +285,8 @@ def _every_field(data: bytes, pos: int, end: int) -> list[tuple[int, int, int, i
     return fields
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _delimited(number: int, body: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(body)) + body
+    return field_key(number) + encode_varint(len(body)) + body
 
 
 def strip_weights(data: bytes, min_bytes: int) -> StrippedModel | None:
