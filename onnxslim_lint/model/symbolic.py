@@ -12,6 +12,10 @@ Shape tensors are followed by value: the int64/int32 tensors of rank 0 or 1 that
 ``Shape`` makes and exporters slice, gather, concatenate and do arithmetic on carry a
 tuple of dims (``(batch, sequence, 64)``), so a rule can see which elements are known.
 
+Values filled with one number are followed too (:meth:`SymbolicShapes.fill`): the
+zeros an exporter builds with ``ConstantOfShape`` or ``Expand`` of a scalar, and then
+slices, reshapes and concatenates into an RNN's initial state.
+
 Everything here is exact or unknown, never a guess: a result that depends on something
 not proven (a Slice whose bounds may clamp on a symbolic dim, a division that does not
 come out even) is unknown, and an unknown dim gets a fresh symbol. ``dim_param`` names
@@ -27,9 +31,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from math import prod
+from math import copysign, prod
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from onnxslim_lint.model.domains import is_default_domain
 from onnxslim_lint.model.index import ModelIndex, NodeRef
@@ -39,6 +45,7 @@ __all__ = [
     "MAX_VALUE_LENGTH",
     "Dim",
     "Expr",
+    "Fill",
     "SymbolicShapes",
     "Values",
     "add",
@@ -54,6 +61,20 @@ _MAX_DEGREE = 4
 _INT_TYPES = frozenset(
     {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16, onnx.TensorProto.INT8}
 )
+_FILL_TYPES = _INT_TYPES | {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.DOUBLE,
+    onnx.TensorProto.UINT8,
+    onnx.TensorProto.UINT16,
+    onnx.TensorProto.UINT32,
+    onnx.TensorProto.UINT64,
+    onnx.TensorProto.BOOL,
+}
+_FLOAT_TYPES = frozenset(
+    {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+)
+_MAX_FILL_READ = 1 << 16  # elements of a constant read to see whether it is one number
 # A Slice end at or beyond this means "to the end" whatever the dim (exporters write
 # INT64_MAX, INT32_MAX or -INT64_MIN for it).
 _TO_THE_END = 2**31 - 1
@@ -88,6 +109,7 @@ class Expr:
 
 Dim = int | Expr
 Values = tuple[Dim, ...]
+Fill = int | float | bool
 
 
 def symbol(name: str) -> Expr:
@@ -195,6 +217,7 @@ class SymbolicShapes:
     index: ModelIndex
     shapes: dict[str, Shape] = field(default_factory=dict)
     values: dict[str, Values] = field(default_factory=dict)
+    fills: dict[str, Fill] = field(default_factory=dict)
     _elem_types: dict[str, int] = field(default_factory=dict, repr=False)
 
     # -- queries ------------------------------------------------------------------
@@ -217,6 +240,17 @@ class SymbolicShapes:
             return None
         ints = tuple(v for v in value if isinstance(v, int))
         return ints if len(ints) == len(value) else None
+
+    def fill(self, name: str) -> Fill | None:
+        """The one number every element of the value is (ints, floats and bools as
+        Python numbers; ``-0.0`` kept apart from ``0.0``), None when not proven."""
+        return self.fills.get(name)
+
+    def is_zeros(self, name: str) -> bool:
+        """True when every element is proven to be ``0`` (``+0.0`` for floats: a
+        ``-0.0`` differs in its bits)."""
+        value = self.fills.get(name)
+        return value is not None and value == 0 and copysign(1.0, value) > 0
 
     def elem_type(self, name: str) -> int:
         """The value's element type (0 when unknown)."""
@@ -252,14 +286,19 @@ class SymbolicShapes:
         becomes 0 (only without ``allowzero``: with it a 0 is a zero-size dim); at most
         one other symbolic entry becomes -1 (the element count fixes it, as long as the
         other dims are not 0: onnxruntime refuses -1 on an empty tensor, so a rule
-        should say so). None when more stays symbolic, or when the target is constant
-        already.
+        should say so). None when more stays symbolic, when the target is constant
+        already, or when the output's declared shape (a graph output, a ``value_info``)
+        has another rank: with a constant target onnx inference would see that the
+        declaration is wrong, and the checker refuse the model.
         """
         if node.op_type != "Reshape" or len(node.input) < 2:
             return None
         target = self.values.get(node.input[1])
         shape = self.shapes.get(node.input[0])
         if target is None or all(isinstance(t, int) for t in target):
+            return None
+        declared = self.index.value_shape(node.output[0]) if node.output else None
+        if declared is not None and len(declared) != len(target):
             return None
         allowzero = _int_attr(node, "allowzero", 0)
         constant: list[int] = []
@@ -330,22 +369,34 @@ class SymbolicShapes:
             array = self.index.constant_array(name)
             if array is not None:
                 self.values[name] = tuple(int(v) for v in array.reshape(-1))
+        if 0 < prod(dims) <= _MAX_FILL_READ and tensor.data_type in _FILL_TYPES:
+            array = self.index.constant_array(name)
+            if array is not None and array.size:
+                first = array.reshape(-1)[:1]
+                if bool((array.view(_same_bits(array)) == first.view(_same_bits(array))).all()):
+                    self.fills[name] = first.item()
 
     def _visit(self, node: onnx.NodeProto) -> None:
         outputs = list(node.output)
         facts: list[_Facts] = []
-        if is_default_domain(node.domain):
-            if node.op_type == "Constant":
-                tensor = self.index.constant_tensor(outputs[0]) if outputs else None
-                if tensor is not None:
-                    self._set_constant(outputs[0], tensor)
-                return
-            handler = _HANDLERS.get(node.op_type)
-            if handler is not None:
-                try:
-                    facts = handler(self, node)
-                except (IndexError, ValueError, ZeroDivisionError):
-                    facts = []  # a malformed node: claim nothing
+        if is_default_domain(node.domain) and node.op_type == "Constant":
+            tensor = self.index.constant_tensor(outputs[0]) if outputs else None
+            if tensor is not None:
+                self._set_constant(outputs[0], tensor)
+            return
+        handler = (
+            _HANDLERS.get(node.op_type)
+            if is_default_domain(node.domain)
+            else _MICROSOFT_HANDLERS.get(node.op_type)
+            if node.domain == "com.microsoft"
+            else None
+        )
+        if handler is not None:
+            try:
+                facts = handler(self, node)
+            except (IndexError, ValueError, ZeroDivisionError):
+                facts = []  # a malformed node: claim nothing
+        filled = _fill_of(self, node) if is_default_domain(node.domain) else None
         inferred = self.index.inferred_shapes()
         for position, name in enumerate(outputs):
             if not name:
@@ -361,6 +412,8 @@ class SymbolicShapes:
                 d if d is not None else symbol(_fresh(name, axis)) for axis, d in enumerate(merged)
             )
             self.shapes[name] = shape
+            if filled is not None:
+                self.fills[name] = filled
             if (
                 value is not None
                 and self._elem_types.get(name, 0) in _INT_TYPES | {0}
@@ -392,6 +445,62 @@ class SymbolicShapes:
             if attr.name == "axes":
                 return tuple(attr.ints)
         return self._input_ints(node, slot)
+
+
+def _same_bits(array: np.ndarray) -> np.dtype:
+    """A dtype to view ``array`` as so that ``==`` compares bits (``-0.0`` is not
+    ``0.0``, a NaN is itself)."""
+    return np.dtype(f"u{array.dtype.itemsize}") if array.dtype.kind in "fc" else array.dtype
+
+
+def _same_fill(a: Fill, b: Fill) -> bool:
+    return a == b and copysign(1.0, a) == copysign(1.0, b)
+
+
+# Ops whose every output element is an element of input 0 (or of one of several
+# inputs of the same fill, for Concat): a filled input gives a filled output.
+_FILL_KEEPING = frozenset(
+    {
+        "Expand",
+        "Flatten",
+        "Gather",
+        "Identity",
+        "Reshape",
+        "Slice",
+        "Split",
+        "Squeeze",
+        "Tile",
+        "Transpose",
+        "Unsqueeze",
+    }
+)
+
+
+def _fill_of(ctx: SymbolicShapes, node: onnx.NodeProto) -> Fill | None:
+    """The one number every output element of this default-domain node is, if proven."""
+    op = node.op_type
+    if op == "ConstantOfShape":
+        attr = next((a for a in node.attribute if a.name == "value"), None)
+        if attr is None:
+            return 0.0  # the default value: float32 zero
+        array = numpy_helper.to_array(attr.t).reshape(-1)
+        return array[0].item() if array.size == 1 and attr.t.data_type in _FILL_TYPES else None
+    if not node.input or not node.input[0]:
+        return None
+    first = ctx.fills.get(node.input[0])
+    if first is None:
+        return None
+    if op in _FILL_KEEPING:
+        return first
+    if op == "Concat":
+        others = [ctx.fills.get(name) for name in node.input[1:]]
+        return first if all(o is not None and _same_fill(first, o) for o in others) else None
+    if op == "Cast" and first == 0 and copysign(1.0, first) > 0:
+        to = _int_attr(node, "to", 0)
+        if to in _FLOAT_TYPES:
+            return 0.0
+        return 0 if to in _FILL_TYPES else None  # a zero casts to zero
+    return None
 
 
 def _fresh(name: str, axis: int) -> str:
@@ -519,6 +628,28 @@ def _slice(ctx: SymbolicShapes, node: onnx.NodeProto) -> list[_Facts]:
         whole = (isinstance(end, int) and end >= _TO_THE_END) or end == dim
         shape[axis] = dim if step == 1 and start == 0 and whole else None
     return [(tuple(shape), value)]
+
+
+def _recurrent(ctx: SymbolicShapes, node: onnx.NodeProto) -> list[_Facts]:
+    """RNN, GRU, LSTM (and onnxruntime's DynamicQuantizeLSTM): ``Y`` is
+    ``[seq, directions, batch, hidden]`` and the last states ``[directions, batch,
+    hidden]``; with ``layout=1`` batch comes first in all of them."""
+    data = ctx._input_shape(node, 0)
+    hidden = _int_attr(node, "hidden_size", 0)
+    if data is None or len(data) != 3 or hidden <= 0:
+        return []
+    direction = next((a.s for a in node.attribute if a.name == "direction"), b"forward")
+    directions = 2 if direction == b"bidirectional" else 1
+    if _int_attr(node, "layout", 0):
+        batch, seq = data[0], data[1]
+        y: tuple[Dim, ...] = (batch, seq, directions, hidden)
+        state: tuple[Dim, ...] = (batch, directions, hidden)
+    else:
+        seq, batch = data[0], data[1]
+        y = (seq, directions, batch, hidden)
+        state = (directions, batch, hidden)
+    facts: list[_Facts] = [(y, None)]
+    return facts + [(state, None)] * (len(node.output) - 1)
 
 
 def _gather_nd(ctx: SymbolicShapes, node: onnx.NodeProto) -> list[_Facts]:
@@ -914,6 +1045,9 @@ _HANDLERS: dict[str, _Handler] = {
     "Transpose": _transpose,
     "MatMul": _matmul,
     "Gemm": _gemm,
+    "RNN": _recurrent,
+    "GRU": _recurrent,
+    "LSTM": _recurrent,
     "Flatten": _flatten,
     "Split": _split,
     "Conv": _conv_like,
@@ -938,3 +1072,5 @@ _HANDLERS: dict[str, _Handler] = {
         ]
     },
 }
+
+_MICROSOFT_HANDLERS: dict[str, _Handler] = {"DynamicQuantizeLSTM": _recurrent}

@@ -27,6 +27,7 @@ CATALOG: tuple[RuleEntry, ...] = (
     RuleEntry("OSL201", "identity-op"),
     RuleEntry("OSL202", "redundant-transpose"),
     RuleEntry("OSL203", "constant-folding"),
+    RuleEntry("OSL214", "zero-initial-state"),
     RuleEntry("OSL204", "shape-folding"),
     RuleEntry("OSL205", "no-op"),
     RuleEntry("OSL213", "reshape-target"),

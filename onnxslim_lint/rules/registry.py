@@ -54,6 +54,7 @@ from onnxslim_lint.rules.unused_function import UnusedFunction
 from onnxslim_lint.rules.unused_graph_input import UnusedGraphInput
 from onnxslim_lint.rules.unused_initializer import UnusedInitializer
 from onnxslim_lint.rules.unused_opset_import import UnusedOpsetImport
+from onnxslim_lint.rules.zero_initial_state import ZeroInitialState
 
 __all__ = [
     "ALL_RULES",
@@ -87,6 +88,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     IdentityOp,
     RedundantTranspose,
     ConstantFolding,
+    ZeroInitialState,
     ShapeFolding,
     NoOp,
     ReshapeTarget,

@@ -447,3 +447,43 @@ def _bind(dim: Dim, dims: Mapping[str, int]) -> int | None:
             term *= dims[atom]
         total += term
     return total
+
+
+def test_recurrent_outputs_carry_the_batch_and_seq_symbols() -> None:
+    w = numpy_helper.from_array(np.zeros((2, 16, 3), np.float32), "W")
+    r = numpy_helper.from_array(np.zeros((2, 16, 4), np.float32), "R")
+    nodes = [
+        helper.make_node(
+            "LSTM", ["x", "W", "R"], ["y", "yh", "yc"], hidden_size=4, direction="bidirectional"
+        ),
+        helper.make_node(
+            "DynamicQuantizeLSTM", ["x"], ["q"], domain="com.microsoft", hidden_size=8
+        ),
+    ]
+    sym = analyze(nodes, [x_input("seq", "batch", 3)], ["y", "yh", "yc", "q"], [w, r])
+    assert sym.shape("y") == (S, 2, B, 4)
+    assert sym.shape("yh") == sym.shape("yc") == (2, B, 4)
+    assert sym.shape("q") == (S, 1, B, 8)
+
+
+def test_fills_follow_zeros_and_tell_minus_zero_apart() -> None:
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    minus = numpy_helper.from_array(np.array(-0.0, np.float32), "minus")
+    mixed = numpy_helper.from_array(np.array([0.0, 1.0], np.float32), "mixed")
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("ConstantOfShape", ["s"], ["c"]),
+        helper.make_node("Expand", ["zero", "s"], ["e"]),
+        helper.make_node("Concat", ["c", "e"], ["both"], axis=0),
+        helper.make_node("Cast", ["both"], ["ints"], to=TensorProto.INT32),
+        helper.make_node("Expand", ["minus", "s"], ["m"]),
+        helper.make_node("Concat", ["c", "m"], ["signs"], axis=0),
+        helper.make_node("Expand", ["mixed", "s"], ["n"]),
+        helper.make_node("Relu", ["c"], ["r"]),
+    ]
+    outputs = ["c", "e", "both", "ints", "m", "signs", "n", "r"]
+    sym = analyze(nodes, [x_input("batch", 2)], outputs, [zero, minus, mixed])
+    assert all(sym.is_zeros(name) for name in ("c", "e", "both", "ints"))
+    assert sym.fill("m") == 0.0 and not sym.is_zeros("m")
+    assert sym.fill("signs") is None  # +0.0 beside -0.0: not one number
+    assert sym.fill("n") is None and sym.fill("r") is None  # not followed through Relu

@@ -181,6 +181,11 @@ FIRING: dict[str, Callable[[], onnx.ModelProto]] = {
         " eight = Constant <value = int64[1] {8}> ()\n s = Shape <end = 2> (t)\n"
         " c = Concat <axis = 0> (s, four, eight)\n y = Reshape(k, c) }"
     ),
+    "OSL214": lambda: parse(
+        "g (float[5,1,3] x, float[1,16,3] W, float[1,16,4] R) => (float[5,1,1,4] y) {"
+        " z = Constant <value = float[1,1,4] {0.0, 0.0, 0.0, 0.0}> ()\n"
+        " y, h, c = LSTM <hidden_size = 4> (x, W, R, , , z, z) }"
+    ),
     "OSL401": lambda: _conv_then("BatchNormalization"),
     "OSL402": lambda: _conv_then("Add"),
     "OSL403": _pad_conv,
