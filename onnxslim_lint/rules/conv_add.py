@@ -12,6 +12,7 @@ from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
+    attr,
     constant_array,
     drop_if_only,
     initializer,
@@ -40,7 +41,7 @@ class ConvAdd(GraphRule[_Fusion]):
     ## What it does
     Folds an ``Add`` of a constant per-channel bias (shape ``[C, 1, 1]`` or
     ``[1, C, 1, 1]`` for a 2-D convolution; one more or fewer trailing 1s for 1-D or
-    3-D ones) that follows a ``Conv`` into the Conv's bias ``B``. The Add is removed
+    3-D ones) that follows a ``Conv`` or ``ConvTranspose`` into its bias ``B``. The Add is removed
     and the Conv writes its output.
 
     ## Why is this bad?
@@ -105,7 +106,9 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
     fusions: list[_Fusion] = []
     for conv in index.nodes():
         node = conv.node
-        if not is_op(conv, "Conv") or len(node.output) != 1 or len(node.input) < 2:
+        if not is_op(conv, "Conv", "ConvTranspose") or len(node.output) != 1:
+            continue
+        if len(node.input) < 2:
             continue
         add = sole_reader(index, node.output[0])
         if not is_op(add, "Add") or add.scope is not conv.scope or len(add.node.input) != 2:
@@ -119,7 +122,10 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
         if weight is None or constant is None:
             continue
         w_dtype = index.tensor_array(weight[1]).dtype
-        channels, rank = weight[1].dims[0], len(weight[1].dims)
+        dims, rank = weight[1].dims, len(weight[1].dims)
+        # ConvTranspose's weight is [C_in, C_out / group, ...].
+        transpose = node.op_type == "ConvTranspose"
+        channels = dims[1] * int(attr(node, "group", 1)) if transpose else dims[0]
         if constant.dtype != w_dtype or rank < 3:
             continue
         vector = _channel_bias(constant, channels, rank)

@@ -55,3 +55,16 @@ def test_left_alone():
     m = conv_add()
     m.graph.input.append(vi("c", [4, 1, 1]))  # overridable
     assert check(R, m) == []
+
+
+def test_conv_transpose():
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "W"], ["y"], name="convt", strides=[2, 2]),
+        helper.make_node("Add", ["y", "c"], ["z"], name="add"),
+    ]
+    inits = [init("W", arr(3, 4, 2, 2)), init("c", arr(1, 4, 1, 1))]
+    m = model(nodes, [vi("x", [2, 3, 5, 5])], [vi("z", [2, 4, 10, 10])], inits)
+    (finding,) = check(R, m)
+    assert [loc.name for loc in finding.locations] == ["add"]
+    fixed = fixed_ok(R, m)
+    assert ops(fixed) == ["ConvTranspose"] and fixed.graph.node[0].output[0] == "z"
