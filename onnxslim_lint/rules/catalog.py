@@ -28,7 +28,7 @@ CATALOG: tuple[RuleEntry, ...] = (
     RuleEntry("OSL202", "redundant-transpose"),
     RuleEntry("OSL203", "constant-folding"),
     RuleEntry("OSL204", "shape-folding"),
-    RuleEntry("OSL214", "constant-if"),
+    RuleEntry("OSL215", "constant-if"),
     RuleEntry("OSL205", "no-op"),
     RuleEntry("OSL213", "reshape-target"),
     RuleEntry("OSL206", "chain-merge"),

@@ -1,4 +1,4 @@
-"""OSL214 constant-if."""
+"""OSL215 constant-if."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class ConstantIf(GraphRule[TakenBranch]):
     graph it moves to are renamed to fresh ones.
     """
 
-    code = "OSL214"
+    code = "OSL215"
     name = "constant-if"
     summary = "If nodes whose condition is the same on every run"
     fix_title = "Replace the If nodes by the branch they take"

@@ -1,4 +1,4 @@
-"""OSL214 constant-if: If nodes whose condition is known become the branch they take."""
+"""OSL215 constant-if: If nodes whose condition is known become the branch they take."""
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ FIRING: dict[str, Callable[[], onnx.ModelProto]] = {
         "g (float[2] x) => (float[2] y) { a = Neg(x)\n b = Neg(x)\n y = Add(a, b) }"
     ),
     "OSL208": _tied,
-    "OSL214": lambda: parse(
+    "OSL215": lambda: parse(
         "g (float[2] x) => (float[2] y) <bool c = {1}> { y = If (c) <then_branch ="
         " t () => (float[2] a) { a = Relu(x) }, else_branch = e () => (float[2] b)"
         " { b = Neg(x) }> }"
