@@ -29,6 +29,7 @@ CATALOG: tuple[RuleEntry, ...] = (
     RuleEntry("OSL203", "constant-folding"),
     RuleEntry("OSL214", "zero-initial-state"),
     RuleEntry("OSL204", "shape-folding"),
+    RuleEntry("OSL215", "constant-if"),
     RuleEntry("OSL205", "no-op"),
     RuleEntry("OSL213", "reshape-target"),
     RuleEntry("OSL206", "chain-merge"),

@@ -17,6 +17,7 @@ from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
 from onnxslim_lint.rules.constant_folding import ConstantFolding
+from onnxslim_lint.rules.constant_if import ConstantIf
 from onnxslim_lint.rules.constant_node import ConstantNode
 from onnxslim_lint.rules.conv_add import ConvAdd
 from onnxslim_lint.rules.conv_bn import ConvBn
@@ -90,6 +91,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ConstantFolding,
     ZeroInitialState,
     ShapeFolding,
+    ConstantIf,
     NoOp,
     ReshapeTarget,
     ChainMerge,

@@ -152,6 +152,11 @@ FIRING: dict[str, Callable[[], onnx.ModelProto]] = {
         "g (float[2] x) => (float[2] y) { a = Neg(x)\n b = Neg(x)\n y = Add(a, b) }"
     ),
     "OSL208": _tied,
+    "OSL215": lambda: parse(
+        "g (float[2] x) => (float[2] y) <bool c = {1}> { y = If (c) <then_branch ="
+        " t () => (float[2] a) { a = Relu(x) }, else_branch = e () => (float[2] b)"
+        " { b = Neg(x) }> }"
+    ),
     "OSL209": lambda: parse(
         "g (float[2] x) => (float[2] y) { c = Constant <value = float[2] {1.0, 2.0}> ()\n"
         " y = Add(x, c) }"
