@@ -67,7 +67,7 @@ def test_summary_of_a_pull_request_that_bloats_deletes_and_renames(tmp_path: Pat
         f"| ❌ | <code>models/encoder.onnx</code> | {format_bytes(encoder)} | "
         f"▲ +{format_bytes(growth)} ({percent:+.1f}%) | "
         "4 (OSL101, OSL201, OSL301, OSL302)"
-        f"<br>**{format_bytes(encoder)} over the 50 kB budget**"
+        f"<br>**{format_bytes(encoder)}: {format_bytes(encoder - 50_000)} over the 50 kB budget**"
         f"<br>**+{format_bytes(growth)} ({percent:+.1f}%) over the 20% growth budget** | "
         "80.1 kB |"
     )
@@ -138,7 +138,9 @@ def test_annotations_show_budget_failures_first_and_count_the_rest(tmp_path: Pat
     assert step.outputs["findings"] == "13"
     assert step.summary.count("<code>models/a5.onnx</code>: **OSL") == 2
     z_row = next(row for row in _rows(step.summary) if "<code>models/z.onnx</code>" in row)
-    assert f"**{format_bytes(_size(repo / 'models' / 'z.onnx'))} over the 100 B budget**" in z_row
+    z_size = _size(repo / "models" / "z.onnx")
+    over = format_bytes(z_size - 100)
+    assert f"**{format_bytes(z_size)}: {over} over the 100 B budget**" in z_row
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """A Markdown job summary (``$GITHUB_STEP_SUMMARY``): one row per model and a total.
 
 Each row shows the model's size, its change against the base (bytes and percent,
-with an arrow), its findings, a broken budget in words ("12.3 MB over the 10 MB
+with an arrow), its findings, a broken budget in words ("12.3 MB: 2.3 MB over the 10 MB
 budget") and what ``--fix`` would remove, all in human units. Models deleted since
 the base get a row and count in the total's change; a renamed model is shown as
 ``old → new`` and compared with its old path's size. Pull requests from forks get a
@@ -171,7 +171,8 @@ def _size_budget(info: SizeInfo, finding: Finding, limits: BudgetLimits | None) 
     limit = limits.max_size if limits is not None else None
     if limit is None:  # the finding's bytes are those above the limit
         limit = info.size - finding.nbytes
-    return f"{format_bytes(info.size)} over the {_limit(limit)} budget"
+    over = format_bytes(info.size - limit)
+    return f"{format_bytes(info.size)}: {over} over the {_limit(limit)} budget"
 
 
 def _growth_budget(info: SizeInfo, limits: BudgetLimits | None) -> str:
@@ -192,7 +193,7 @@ def _growth_budget(info: SizeInfo, limits: BudgetLimits | None) -> str:
 def _budget_notes(
     found: Sequence[Finding], info: SizeInfo | None, limits: BudgetLimits | None
 ) -> list[str]:
-    """A broken budget in words, for the row: "12.3 MB over the 10 MB budget"."""
+    """A broken budget in words, for the row: "12.3 MB: 2.3 MB over the 10 MB budget"."""
     if info is None or info.size is None:
         return []
     notes = []
