@@ -9,6 +9,8 @@ same way. bfloat16 tensors, which numpy lacks, go in and out as raw memory.
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
+import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,14 +80,29 @@ def custom_op_libraries(model: onnx.ModelProto, configured: Sequence[str]) -> li
     onnxruntime-extensions' when it is installed and the model has custom ops."""
     libraries = list(configured)
     if custom_ops(model):
-        try:
-            from onnxruntime_extensions import get_library_path  # optional
-        except ImportError:
-            return libraries
-        path = str(get_library_path())
-        if path not in libraries:
+        path = _extensions_library()
+        if path is not None and path not in libraries:
             libraries.append(path)
     return libraries
+
+
+def _extensions_library() -> str | None:
+    """onnxruntime-extensions' kernel library, found without importing the package:
+    its ``__init__`` imports its converters (4 s on a 2-core machine, most of a
+    verification), and all ``get_library_path`` returns is this file's path."""
+    spec = importlib.util.find_spec("onnxruntime_extensions")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = Path(folder) / f"_extensions_pydll{suffix}"
+            if candidate.is_file():
+                return str(candidate)
+    try:  # a layout this does not know: ask the package
+        from onnxruntime_extensions import get_library_path
+    except ImportError:
+        return None
+    return str(get_library_path())
 
 
 class Runner:

@@ -212,6 +212,25 @@ def test_a_custom_op_runs_with_onnxruntime_extensions(
     assert "legacy.bias" not in _initializers(path)
 
 
+def test_the_extensions_library_is_found_without_importing_its_package(tmp_path: Path) -> None:
+    """Its ``__init__`` imports converters that cost seconds; only its path is needed."""
+    pytest.importorskip("onnxruntime_extensions")
+    path = _save(models.custom_op_model(), tmp_path / "inverse.onnx")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from onnxslim_lint.cli import main
+        code = main(["--fix", "--isolated", {str(path)!r}])
+        print(code, "onnxruntime_extensions" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr
+    assert "legacy.bias" not in _initializers(path)
+
+
 def test_a_custom_op_without_its_library_names_the_setting(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
