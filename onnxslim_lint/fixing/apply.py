@@ -2,7 +2,13 @@
 
 Each round runs every rule once, in code order, on a freshly built index, so no
 rule ever plans against a stale view of the model. The loop stops when a whole
-round changes nothing; a loop that does not settle is a bug in a rule and raises.
+round changes nothing. A round that removes something (nodes, tensors, functions,
+opset imports) is progress: some models need many (an If nested 26 deep in constant
+conditions unwraps a level a round). Rounds that change the model but remove
+nothing, ``MAX_IDLE_ROUNDS`` in a row, are two rules undoing each other: a bug in a
+rule, which raises. After ``MAX_ROUNDS`` rounds of progress the loop stops with what
+it has (a valid, smaller model; the next check reports what is left), so the time a
+fix takes stays bounded by the model's size.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from onnxslim_lint.rules.base import DEFAULT_OPTIONS, CheckContext, Rule, RuleOp
 
 __all__ = ["FixLoopResult", "RuleError", "apply_fixes"]
 
-MAX_ROUNDS = 20
+MAX_ROUNDS = 100
+MAX_IDLE_ROUNDS = 20
 
 
 class RuleError(OnnxLintError):
@@ -67,8 +74,10 @@ def apply_fixes(
     work.CopyFrom(model)
     result = FixLoopResult(work)
     index = ModelIndex.build(work, external=external)
+    idle = 0
     for round_number in range(1, MAX_ROUNDS + 1):
         changed = False
+        at_start = sum(_items(index))
         for rule in rules:
             for finding in rule.check(CheckContext(index, path, options)):
                 if not finding.fixable or not may_fix(finding):
@@ -90,7 +99,13 @@ def apply_fixes(
         result.rounds = round_number
         if not changed:
             return result
-    raise RuleError(f"{path}: fixes did not settle after {MAX_ROUNDS} rounds (please report)")
+        idle = idle + 1 if sum(_items(index)) >= at_start else 0
+        if idle >= MAX_IDLE_ROUNDS:
+            raise RuleError(
+                f"{path}: fixes did not settle: {idle} rounds in a row changed the model"
+                " and removed nothing (please report)"
+            )
+    return result
 
 
 def _repair_annotations(index: ModelIndex) -> None:
