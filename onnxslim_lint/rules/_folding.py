@@ -82,7 +82,8 @@ def plan_folds(
     than ``max_constant`` bytes (the ``max-folded-constant`` setting).
     """
     seeds = seeds or {}
-    ambiguous = _defined_in_several_graphs(index)
+    # the index holds one value per name: nothing reading or making such a name folds
+    ambiguous = index.defined_in_several_graphs()
     refs = [
         ref
         for ref in index.nodes()
@@ -108,17 +109,6 @@ def plan_folds(
             ]
             banned.update(id(ref) for ref in (growing or comp.nodes))
     return []
-
-
-def _defined_in_several_graphs(index: ModelIndex) -> frozenset[str]:
-    """Names two graphs define (sibling branches may; a subgraph may shadow an outer
-    name): the index holds one value per name, so nothing reading or making them folds."""
-    seen: set[str] = set()
-    several: set[str] = set()
-    for scope in index.scopes:
-        several.update(seen & scope.defined)
-        seen.update(scope.defined)
-    return frozenset(several)
 
 
 def _all_constant(

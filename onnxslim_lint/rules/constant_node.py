@@ -60,10 +60,11 @@ class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
 
     def match(self, ctx: CheckContext) -> list[tuple[NodeRef, onnx.TensorProto]]:
         index = ctx.index
+        several = index.defined_in_several_graphs()
         return [
             (ref, tensor)
             for ref in index.nodes()
-            if (tensor := _convertible(index, ref)) is not None
+            if (tensor := _convertible(index, ref, several)) is not None
         ]
 
     def saving(self, item: tuple[NodeRef, onnx.TensorProto]) -> Saving:
@@ -90,7 +91,9 @@ class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
         return bool(items)
 
 
-def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:
+def _convertible(
+    index: ModelIndex, ref: NodeRef, several: frozenset[str]
+) -> onnx.TensorProto | None:
     node = ref.node
     if node.op_type != "Constant":
         return None
@@ -99,7 +102,7 @@ def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:
     name = node.output[0]
     if index.is_graph_output(name) or name in index.side_table_names:
         return None
-    if _defined_elsewhere(index, ref):
+    if name in several:
         return None  # shadowed or shadowing: as an initializer it would be read earlier
     tensor = constant_node_tensor(node)
     if tensor is None or tensor.data_type == onnx.TensorProto.STRING:
@@ -112,9 +115,3 @@ def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:
     if initializer.ByteSize() > node.ByteSize():
         return None
     return tensor
-
-
-def _defined_elsewhere(index: ModelIndex, ref: NodeRef) -> bool:
-    """Is the Constant's output name also defined in another graph of the model?"""
-    name = ref.node.output[0]
-    return any(scope is not ref.scope and name in scope.defined for scope in index.scopes)

@@ -87,10 +87,11 @@ class SliceMerge(GraphRule[_Merge]):
         index = ctx.index
         claimed: set[int] = set()
         found: list[_Merge] = []
+        several = index.defined_in_several_graphs()
         for ref in index.nodes():
             if not _is_slice(ref) or id(ref) in claimed:
                 continue
-            merge = _plan(index, ref)
+            merge = _plan(index, ref, several)
             if merge is None or any(id(reader) in claimed for reader, _ in merge.readers):
                 continue
             claimed.add(id(ref))
@@ -143,12 +144,12 @@ def _is_slice(ref: NodeRef) -> bool:
     )
 
 
-def _plan(index: ModelIndex, first: NodeRef) -> _Merge | None:
+def _plan(index: ModelIndex, first: NodeRef, several: frozenset[str]) -> _Merge | None:
     out = first.node.output[0]
     if index.is_graph_output(out) or out in index.side_table_names:
         return None
-    if index.defined_in.get(out) is not first.scope:
-        return None
+    if out in several:
+        return None  # another graph's value of the same name: uses hold both
     window = _window(index, first)
     if window is None:
         return None

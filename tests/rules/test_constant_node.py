@@ -90,7 +90,9 @@ def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarra
     return [np.asarray(out) for out in session.run(None, feeds)]
 
 
-def _same_outputs(model: onnx.ModelProto, fixed: onnx.ModelProto, feeds: dict) -> None:  # type: ignore[type-arg]
+def _same_outputs(
+    model: onnx.ModelProto, fixed: onnx.ModelProto, feeds: dict[str, np.ndarray]
+) -> None:
     for want, got in zip(_run(model, feeds), _run(fixed, feeds), strict=True):
         assert want.dtype == got.dtype and want.shape == got.shape
         assert want.tobytes() == got.tobytes()

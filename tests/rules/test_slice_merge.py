@@ -24,7 +24,9 @@ def _slices(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return [n for n in graphs.all_nodes(model.graph) if n.op_type == "Slice"]
 
 
-def _params(model: onnx.ModelProto, graph: onnx.GraphProto, node: onnx.NodeProto) -> list:  # type: ignore[type-arg]
+def _params(
+    model: onnx.ModelProto, graph: onnx.GraphProto, node: onnx.NodeProto
+) -> list[list[int]]:
     inits = {
         t.name: numpy_helper.to_array(t).tolist()
         for t in (*model.graph.initializer, *graph.initializer)
