@@ -218,6 +218,16 @@ class ModelIndex:
         scope = self.defined_in.get(name)
         return scope is not None and name in scope.initializer_names and name in scope.input_names
 
+    def defined_in_several_graphs(self) -> frozenset[str]:
+        """Names two graphs define: sibling branches may, and a subgraph may shadow an
+        outer name. ``producer`` and ``defined_in`` hold one of them only."""
+        seen: set[str] = set()
+        several: set[str] = set()
+        for scope in self.scopes:
+            several.update(seen & scope.defined)
+            seen.update(scope.defined)
+        return frozenset(several)
+
     def reads_of_node(self, node: onnx.NodeProto) -> list[str]:
         """Every value the node reads: its inputs plus names its subgraphs read outside."""
         names = [name for name in node.input if name]

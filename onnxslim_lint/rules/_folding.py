@@ -1,12 +1,16 @@
 """Constant and shape folding: which nodes fold into initializers, and the fold itself.
 
-:func:`plan_folds` finds, in one pass over the main graph in topological order,
-every node whose inputs are all constants (transitively) or whose value is known
+:func:`plan_folds` finds, in one pass over the main graph and its If/Loop/Scan
+subgraphs in topological order (a subgraph's nodes right after the node that owns
+it), every node whose inputs are all constants (transitively) or whose value is known
 (a seed: ``Shape`` of a static value), groups the folded nodes into connected
 components, and keeps a component only when the initializers it adds are no
 larger than what it removes (its nodes and the constants only it reads), so a fold
 never makes the file larger, and none larger than ``max-folded-constant``. Nodes
-are evaluated by :mod:`onnxslim_lint.model.evaluate`.
+are evaluated by :mod:`onnxslim_lint.model.evaluate`. A folded value becomes an
+initializer of the graph its node was in, so exactly the graphs that saw the node's
+output see it (in a Loop or Scan body, a value made from constants is the same in
+every iteration; one made from a loop-carried value is not a constant at all).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from onnxslim_lint.model.evaluate import (
     matches_inference,
 )
 from onnxslim_lint.model.graphs import has_subgraph
-from onnxslim_lint.model.index import ModelIndex, NodeRef
+from onnxslim_lint.model.index import GraphScope, ModelIndex, NodeRef
 from onnxslim_lint.model.shapes import ShapeInfo
 from onnxslim_lint.model.tensors import (
     initializer_size,
@@ -50,6 +54,8 @@ class FoldComponent:
     # output name -> its value, for outputs read by nodes that stay (made into an
     # initializer only by the fix: the check needs just its size)
     materialize: dict[str, np.ndarray] = field(default_factory=dict)
+    # materialized name -> the graph it becomes an initializer of (its node's)
+    homes: dict[str, GraphScope] = field(default_factory=dict)
     # constants only this component reads: initializers and Constant nodes
     initializers: list[str] = field(default_factory=list)
     constant_nodes: list[NodeRef] = field(default_factory=list)
@@ -68,7 +74,7 @@ def plan_folds(
     constants: bool = True,
     max_constant: int | None = None,
 ) -> list[FoldComponent]:
-    """Components of main-graph nodes that fold into initializers without growing the file.
+    """Components of nodes that fold into initializers without growing the file.
 
     ``seeds`` maps ``id(NodeRef)`` to the values of nodes known without evaluating
     their inputs (``Shape`` of a static value); with ``constants=False`` only
@@ -76,11 +82,17 @@ def plan_folds(
     than ``max_constant`` bytes (the ``max-folded-constant`` setting).
     """
     seeds = seeds or {}
-    main_refs = [ref for ref in index.nodes() if ref.scope is index.main]
+    # the index holds one value per name: nothing reading or making such a name folds
+    ambiguous = index.defined_in_several_graphs()
+    refs = [
+        ref
+        for ref in index.nodes()
+        if not any(name in ambiguous for name in (*ref.node.input, *ref.node.output))
+    ]
     cache: dict[int, list[np.ndarray] | None] = {}
     banned: set[int] = set()
-    for _ in range(len(main_refs) + 1):
-        values, folded = _fold_pass(index, main_refs, seeds, cache, banned)
+    for _ in range(len(refs) + 1):
+        values, folded = _fold_pass(index, refs, seeds, cache, banned)
         if not folded:
             return []
         components = _components(index, folded, values)
@@ -226,6 +238,7 @@ def _components(
                 uses = index.uses_of(out)
                 if any(use.node is None or id(use.node) not in members for use in uses):
                     comp.materialize[out] = values[out]
+                    comp.homes[out] = ref.scope
                     comp.added_bytes += initializer_size(out, values[out]) + 6
         seen: set[str] = set()
         for ref in comp.nodes:
@@ -240,8 +253,8 @@ def _components(
                 ):
                     continue
                 if name in index.initializers:
-                    scope, tensor = index.initializers[name]
-                    if scope is index.main and not index.is_overridable(name):
+                    tensor = index.initializers[name][1]
+                    if not index.is_overridable(name):
                         comp.initializers.append(name)
                         comp.removed_bytes += tensor_nbytes_at_least(tensor)
                     continue
@@ -249,7 +262,6 @@ def _components(
                 if (
                     producer is not None
                     and producer.node.op_type == "Constant"
-                    and producer.scope is index.main
                     and len(producer.node.output) == 1
                 ):
                     comp.constant_nodes.append(producer)
@@ -280,12 +292,14 @@ class FoldingRule(GraphRule[FoldComponent]):
     folded_from: ClassVar[str]  # what the folded nodes are computed from, for the message
 
     def saving(self, item: FoldComponent) -> Saving:
-        locations = [Location("node", ref.label, "main", ref.node.op_type, 0) for ref in item.nodes]
+        locations = [
+            Location("node", ref.label, ref.scope.path, ref.node.op_type, 0) for ref in item.nodes
+        ]
         locations += [
             Location(
                 "initializer",
                 name,
-                "main",
+                item.homes[name].path,
                 f"{self.folded_from} result",
                 initializer_size(name, value),
             )
@@ -314,16 +328,15 @@ class FoldingRule(GraphRule[FoldComponent]):
     def apply(self, index: ModelIndex, items: Sequence[FoldComponent]) -> bool:
         """Replace each component's nodes by initializers holding the values read outside it."""
         editor = Editor(index)
-        graph = index.main.graph
         changed = False
         materialized: set[str] = set()
         for comp in items:
             for ref in (*comp.nodes, *comp.constant_nodes):
                 editor.remove_node(ref)
             for name in comp.initializers:
-                editor.remove_initializer(index.main, name)
+                editor.remove_initializer(index.initializers[name][0], name)
             for name, value in comp.materialize.items():
-                graph.initializer.append(numpy_helper.from_array(value, name))
+                comp.homes[name].graph.initializer.append(numpy_helper.from_array(value, name))
                 materialized.add(name)
             changed = True
         editor.commit()

@@ -33,6 +33,7 @@ CATALOG: tuple[RuleEntry, ...] = (
     RuleEntry("OSL205", "no-op"),
     RuleEntry("OSL213", "reshape-target"),
     RuleEntry("OSL206", "chain-merge"),
+    RuleEntry("OSL216", "slice-merge"),
     RuleEntry("OSL207", "common-subexpression"),
     RuleEntry("OSL208", "tied-weight"),
     RuleEntry("OSL209", "constant-node"),

@@ -15,7 +15,8 @@ class ConstantFolding(FoldingRule):
     Finds nodes whose inputs are all constants (initializers that are not graph
     inputs, or ``Constant`` outputs), directly or through other such nodes, computes
     them once, and replaces them with initializers holding their results. Constants
-    only the folded nodes read go with them.
+    only the folded nodes read go with them. Nodes inside If/Loop/Scan subgraphs fold
+    too, their results initializers of the subgraph that held them.
 
     ## Why is this bad?
     Exporters emit the arithmetic that builds shapes, masks and index tables as
@@ -27,8 +28,12 @@ class ConstantFolding(FoldingRule):
     - Ops whose result a runtime may compute differently (float reductions, matrix
       products, transcendental functions) and random ops (``RandomNormal``,
       ``Bernoulli``, ...): only an allowlist of exact ops is evaluated.
-    - Nodes with subgraphs, nodes in non-default domains, nodes inside subgraphs,
-      and nodes whose output is a graph output.
+    - Nodes with subgraphs, nodes in non-default domains, and nodes whose output
+      is a graph output (a branch's outputs keep their nodes and names).
+    - Inside a Loop or Scan body, anything computed from a loop-carried value or a
+      scanned slice (body inputs, never constants); and any node reading or making
+      a name that two graphs define (sibling branches, or a subgraph shadowing an
+      outer name).
     - Anything reading an overridable initializer (one that is also a graph input).
     - A fold whose new initializers would be larger than what it removes (an
       ``Expand`` or ``Tile`` of a small constant to a large tensor): the file never
@@ -66,7 +71,7 @@ class ConstantFolding(FoldingRule):
 def _has_candidate(index: ModelIndex) -> bool:
     for ref in index.nodes():
         node = ref.node
-        if ref.scope is not index.main or node.op_type not in EXACT_OPS:
+        if node.op_type not in EXACT_OPS:
             continue
         if is_default_domain(node.domain) and all(
             index.constant_tensor(name) is not None for name in node.input if name

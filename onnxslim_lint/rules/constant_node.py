@@ -17,8 +17,9 @@ from onnxslim_lint.rules.base import CheckContext, GraphRule, Requires, Saving, 
 class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
     """
     ## What it does
-    Finds ``Constant`` nodes in the main graph and stores each value as an
-    initializer of the same name instead, so the value is data, not a node.
+    Finds ``Constant`` nodes in the main graph and in If/Loop/Scan subgraphs and
+    stores each value as an initializer of the same name instead, in the graph that
+    held the node, so the value is data, not a node.
 
     ## Why is this bad?
     Exporters emit a ``Constant`` node for every literal (axes, shapes, scales).
@@ -28,9 +29,11 @@ class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
     ## What it leaves alone
     - Models with IR version 3 or older, where every initializer must also be a
       graph input (a new input would change the interface).
-    - Constants inside If/Loop/Scan subgraphs and model-local functions (a function
-      cannot hold initializers).
-    - A Constant whose output is a graph output or named by a side table.
+    - Constants inside model-local functions (a function cannot hold initializers).
+    - A Constant whose output is a graph output (of any graph) or named by a side
+      table, and one whose name is also defined in another graph (an enclosing
+      graph's value it would shadow from the start of its own graph, or a sibling
+      branch's).
     - Sparse (``sparse_value``), string (``value_string(s)``) and attribute-reference
       constants.
     - Any Constant whose initializer would be larger than the node.
@@ -40,7 +43,10 @@ class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
     initializer ``axes = int64[1] {1}`` read by the same ``Unsqueeze``.
 
     ## Fix safety
-    Exact: readers see the same tensor under the same name. ``value_float`` and
+    Exact: readers see the same tensor under the same name, in the same graph (a
+    subgraph's initializer is visible to the graph and the subgraphs below it, as
+    the node's output was; in a Loop or Scan body it is the same tensor in every
+    iteration, as the node's output was). ``value_float`` and
     ``value_int`` forms become float32 and int64 scalars, their types in ONNX.
     """
 
@@ -54,10 +60,11 @@ class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
 
     def match(self, ctx: CheckContext) -> list[tuple[NodeRef, onnx.TensorProto]]:
         index = ctx.index
+        several = index.defined_in_several_graphs()
         return [
             (ref, tensor)
             for ref in index.nodes()
-            if (tensor := _convertible(index, ref)) is not None
+            if (tensor := _convertible(index, ref, several)) is not None
         ]
 
     def saving(self, item: tuple[NodeRef, onnx.TensorProto]) -> Saving:
@@ -78,21 +85,25 @@ class ConstantNode(GraphRule[tuple[NodeRef, onnx.TensorProto]]):
             initializer = onnx.TensorProto()
             initializer.CopyFrom(tensor)
             initializer.name = ref.node.output[0]
-            index.main.graph.initializer.append(initializer)
+            ref.scope.graph.initializer.append(initializer)
             editor.remove_node(ref)
         editor.commit()
         return bool(items)
 
 
-def _convertible(index: ModelIndex, ref: NodeRef) -> onnx.TensorProto | None:
+def _convertible(
+    index: ModelIndex, ref: NodeRef, several: frozenset[str]
+) -> onnx.TensorProto | None:
     node = ref.node
-    if ref.scope is not index.main or node.op_type != "Constant":
+    if node.op_type != "Constant":
         return None
     if not is_default_domain(node.domain) or len(node.output) != 1 or not node.output[0]:
         return None
     name = node.output[0]
     if index.is_graph_output(name) or name in index.side_table_names:
         return None
+    if name in several:
+        return None  # shadowed or shadowing: as an initializer it would be read earlier
     tensor = constant_node_tensor(node)
     if tensor is None or tensor.data_type == onnx.TensorProto.STRING:
         return None

@@ -50,6 +50,7 @@ from onnxslim_lint.rules.selection import (
 from onnxslim_lint.rules.sequence_split import SequenceSplit
 from onnxslim_lint.rules.shape_folding import ShapeFolding
 from onnxslim_lint.rules.size_growth import SizeGrowth
+from onnxslim_lint.rules.slice_merge import SliceMerge
 from onnxslim_lint.rules.tied_weight import TiedWeight
 from onnxslim_lint.rules.unused_function import UnusedFunction
 from onnxslim_lint.rules.unused_graph_input import UnusedGraphInput
@@ -95,6 +96,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     NoOp,
     ReshapeTarget,
     ChainMerge,
+    SliceMerge,
     CommonSubexpression,
     TiedWeight,
     ConstantNode,

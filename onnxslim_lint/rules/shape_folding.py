@@ -40,8 +40,10 @@ class ShapeFolding(FoldingRule):
       batch size stays dynamic.
     - Shapes are taken from onnx shape inference run on a copy of the model with
       every ``value_info`` cleared, so a stale annotation is never trusted.
-    - Nodes inside subgraphs, Shape nodes whose output is a graph output, and any
-      fold that would make the file larger.
+    - ``Shape`` and ``Size`` nodes inside subgraphs (the arithmetic a subgraph does
+      on a main-graph Shape that folds, folds with it, its results initializers of
+      that subgraph), Shape nodes whose output is a graph output, and any fold that
+      would make the file larger.
 
     ## Example
     With ``x: float[1, 3, 224, 224]``, ``s = Shape(x, start=2); y = Reshape(z, s)``

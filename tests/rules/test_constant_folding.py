@@ -7,6 +7,7 @@ from functools import partial
 import graphs
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from graphs import parse
 from onnx import TensorProto, helper, numpy_helper
@@ -193,3 +194,193 @@ def test_cumsum_folds_for_integers_only(dtype: str, folds: bool) -> None:
     if folds:
         fixed = fixed_ok(model)
         assert "CumSum" not in [n.op_type for n in fixed.graph.node]
+
+
+def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [np.asarray(out) for out in session.run(None, feeds)]
+
+
+def _same_outputs(
+    model: onnx.ModelProto, fixed: onnx.ModelProto, feeds: dict[str, np.ndarray]
+) -> None:
+    for want, got in zip(_run(model, feeds), _run(fixed, feeds), strict=True):
+        assert want.dtype == got.dtype and want.shape == got.shape
+        assert want.tobytes() == got.tobytes()
+
+
+def _branches(fixed: onnx.ModelProto) -> dict[str, onnx.GraphProto]:
+    (node,) = [n for n in fixed.graph.node if n.op_type == "If"]
+    return {attr.name: attr.g for attr in node.attribute}
+
+
+# silero-vad's 16 kHz and 8 kHz networks, each a branch of one If on the sample rate:
+# shape arithmetic from the branch's constants and the main graph's, and a nested If
+# reading a folded value from its enclosing branch
+BRANCH_SHAPES = """
+g (bool c, float[2,12] x) => (float[2,3,4] y) <int64[1] two = {2}> {
+    y = If (c) <
+        then_branch = t () => (float[2,3,4] a) {
+            b = Constant <value = int64[1] {3}> ()
+            [tm] four = Mul (two, two)
+            [tc] s = Concat <axis = 0> (two, b, four)
+            a = If (c) <
+                then_branch = tt () => (float[2,3,4] p) { p = Reshape (x, s) },
+                else_branch = te () => (float[2,3,4] q) {
+                    r = Reshape (x, s)
+                    q = Neg (r)
+                }
+            >
+        },
+        else_branch = e () => (float[2,3,4] d) {
+            three = Constant <value = int64[1] {3}> ()
+            [em] m = Mul (two, three)
+            [es] s2 = Sub (m, two)
+            [ec] t = Concat <axis = 0> (two, three, s2)
+            d = Reshape (x, t)
+        }
+    >
+}
+"""
+
+
+def test_folds_inside_if_branches_into_branch_initializers() -> None:
+    model = parse(BRANCH_SHAPES)
+    (finding,) = check(model)
+    nodes = {(loc.graph, loc.name) for loc in finding.locations if loc.kind == "node"}
+    assert nodes == {
+        ("main/If#0/then_branch", "tm"),
+        ("main/If#0/then_branch", "tc"),
+        ("main/If#0/else_branch", "em"),
+        ("main/If#0/else_branch", "es"),
+        ("main/If#0/else_branch", "ec"),
+    }
+    made = {(loc.graph, loc.name) for loc in finding.locations if loc.kind == "initializer"}
+    assert made == {("main/If#0/then_branch", "s"), ("main/If#0/else_branch", "t")}
+    fixed = fixed_ok(model)
+    # "two" was read by both branches' folds, two components: neither removes it,
+    # and unread now, it is OSL101's
+    assert [t.name for t in fixed.graph.initializer] == ["two"]
+    assert ModelIndex.build(fixed).uses_of("two") == []
+    branches = _branches(fixed)
+    assert [n.op_type for n in branches["then_branch"].node] == ["If"]
+    assert [n.op_type for n in branches["else_branch"].node] == ["Reshape"]
+    (s,) = branches["then_branch"].initializer
+    (t,) = branches["else_branch"].initializer
+    assert (s.name, numpy_helper.to_array(s).tolist()) == ("s", [2, 3, 4])
+    assert (t.name, numpy_helper.to_array(t).tolist()) == ("t", [2, 3, 4])
+    x = np.arange(24, dtype=np.float32).reshape(2, 12)
+    for c in (True, False):
+        _same_outputs(model, fixed, {"c": np.array(c), "x": x})
+
+
+LOOP = """
+g (float[2] s0) => (float[2] s, int64[3] k) {
+    n = Constant <value = int64 {3}> ()
+    s, k = Loop (n, , s0) <
+        body = b (int64 i, bool cond, float[2] acc) => (bool out_cond, float[2] next, int64 ki) {
+            out_cond = Identity (cond)
+            half = Constant <value = float[1] {0.5}> ()
+            [lm] step = Mul (half, half)
+            d = Add (acc, step)
+            [carried] next = Mul (d, half)
+            one = Constant <value = int64 {1}> ()
+            [counter] ki = Add (i, one)
+        }
+    >
+}
+"""
+
+
+def test_folds_in_a_loop_body_but_not_what_an_iteration_computes() -> None:
+    model = parse(LOOP)
+    (finding,) = check(model)
+    # the constant step folds; the loop-carried value and the iteration count do not
+    assert {loc.name for loc in finding.locations if loc.kind == "node"} == {"lm"}
+    fixed = fixed_ok(model)
+    body = next(a.g for n in fixed.graph.node if n.op_type == "Loop" for a in n.attribute)
+    assert [(t.name, numpy_helper.to_array(t).tolist()) for t in body.initializer] == [
+        ("step", [0.25])
+    ]
+    assert "Mul" in [n.op_type for n in body.node]  # next = Mul(d, half) stays
+    feeds = {"s0": np.array([1.0, -8.0], dtype=np.float32)}
+    _same_outputs(model, fixed, feeds)
+    s, k = _run(fixed, feeds)
+    assert s.tolist() == [0.34375, -0.78125]  # (acc + 0.25) * 0.5, three times
+    assert k.tolist() == [1, 2, 3]
+
+
+def test_a_branch_output_made_from_constants_keeps_its_node() -> None:
+    model = parse(
+        """
+        g (bool c) => (float[1] y) {
+            y = If (c) <
+                then_branch = t () => (float[1] a) {
+                    k = Constant <value = float[1] {2.0}> ()
+                    a = Neg (k)
+                },
+                else_branch = e () => (float[1] b) {
+                    m = Constant <value = float[1] {3.0}> ()
+                    b = Neg (m)
+                }
+            >
+        }
+        """
+    )
+    assert check(model) == []
+
+
+def _if_model(
+    then_nodes: list[onnx.NodeProto], else_nodes: list[onnx.NodeProto]
+) -> onnx.ModelProto:
+    def branch(name: str, nodes: list[onnx.NodeProto], out: str) -> onnx.GraphProto:
+        return helper.make_graph(
+            nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.INT64, [2])]
+        )
+
+    return helper.make_model(
+        helper.make_graph(
+            [
+                helper.make_node(
+                    "If",
+                    ["c"],
+                    ["y"],
+                    then_branch=branch("t", then_nodes, "a"),
+                    else_branch=branch("e", else_nodes, "b"),
+                )
+            ],
+            "g",
+            [
+                helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("x", TensorProto.INT64, [2]),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.INT64, [2])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+
+
+def _int_constant(name: str, values: list[int]) -> onnx.NodeProto:
+    return helper.make_node(
+        "Constant",
+        [],
+        [name],
+        value=helper.make_tensor("", TensorProto.INT64, [len(values)], values),
+    )
+
+
+def test_names_two_branches_define_are_left_alone() -> None:
+    # both branches compute "k" from their own constants: one name, two values
+    model = _if_model(
+        [
+            _int_constant("u", [1, 2]),
+            helper.make_node("Neg", ["u"], ["k"]),
+            helper.make_node("Add", ["x", "k"], ["a"]),
+        ],
+        [
+            _int_constant("v", [3, 4]),
+            helper.make_node("Neg", ["v"], ["k"]),
+            helper.make_node("Mul", ["x", "k"], ["b"]),
+        ],
+    )
+    assert check(model) == []

@@ -157,6 +157,75 @@ def test_dynamic_reshape_and_stale_value_info_are_left_alone() -> None:
     assert check(unknown) == []
 
 
+def test_whole_range_slice_of_a_dynamic_dim_goes() -> None:
+    """silero-vad's STFT: Slice(x, [0], [INT64_MAX], [axis]) of dims not known statically."""
+    model = parse(
+        """
+        g (float[N,258,T] x) => (float[N,129,T] y) {
+            zero = Constant <value = int64[1] {0}> ()
+            big = Constant <value = int64[1] {9223372036854775807}> ()
+            half = Constant <value = int64[1] {129}> ()
+            one = Constant <value = int64[1] {1}> ()
+            two = Constant <value = int64[1] {2}> ()
+            r = Relu (x)
+            [all0] a = Slice (r, zero, big, zero, one)
+            [mid] b = Slice (a, zero, half, one, one)
+            [all2] y = Slice (b, zero, big, two)
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert {loc.name for loc in finding.locations} == {"all0", "all2"}
+    fixed = fixed_ok(model)
+    (kept,) = [n for n in fixed.graph.node if n.op_type == "Slice"]
+    assert kept.name == "mid" and kept.input[0] == "r"
+    assert fixed.graph.output[0].name == "y"
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "steps"),
+    [
+        ("{0}", "{2147483647}", "{1}"),  # INT32_MAX: the dim may be larger
+        ("{1}", "{9223372036854775807}", "{1}"),  # drops the first element
+        ("{-1}", "{9223372036854775807}", "{1}"),  # keeps only the last one
+        ("{0}", "{9223372036854775807}", "{2}"),  # every other element
+        ("{-1}", "{-9223372036854775807}", "{-1}"),  # reversed
+    ],
+)
+def test_partial_slice_of_a_dynamic_dim_stays(starts: str, ends: str, steps: str) -> None:
+    model = parse(
+        f"""
+        g (float[N,3] x) => (y) {{
+            s = Constant <value = int64[1] {starts}> ()
+            e = Constant <value = int64[1] {ends}> ()
+            a = Constant <value = int64[1] {{0}}> ()
+            p = Constant <value = int64[1] {steps}> ()
+            y = Slice (x, s, e, a, p)
+        }}
+        """
+    )
+    assert check(model) == []
+
+
+def test_whole_range_slice_of_unknown_rank_stays() -> None:
+    # the axis cannot be checked against a rank nothing knows
+    model = parse(
+        """
+        g (float[N,3] x) => (y) {
+            r = Relu (x)
+            h = CustomRelu (r)
+            s = Constant <value = int64[1] {0}> ()
+            e = Constant <value = int64[1] {9223372036854775807}> ()
+            a = Constant <value = int64[1] {5}> ()
+            y = Slice (h, s, e, a)
+        }
+        """
+    )
+    model.graph.node[1].domain = "custom"
+    model.opset_import.append(helper.make_opsetid("custom", 1))
+    assert check(model) == []
+
+
 def test_overridable_constant_is_not_neutral() -> None:
     one = numpy_helper.from_array(np.ones([1], np.float32), "one")
     graph = helper.make_graph(

@@ -191,6 +191,11 @@ FIRING: dict[str, Callable[[], onnx.ModelProto]] = {
         " z = Constant <value = float[1,1,4] {0.0, 0.0, 0.0, 0.0}> ()\n"
         " y, h, c = LSTM <hidden_size = 4> (x, W, R, , , z, z) }"
     ),
+    "OSL216": lambda: parse(
+        "g (float[4,6] x) => (float[3,2] y) <int64[1] s = {1}, int64[1] e = {3}, int64[1] a = {0},"
+        " int64[1] s2 = {1}, int64[1] e2 = {4}> { first_slice = Slice(x, s2, e2, a)\n"
+        " y = Slice(first_slice, s, e, s) }"
+    ),
     "OSL401": lambda: _conv_then("BatchNormalization"),
     "OSL402": lambda: _conv_then("Add"),
     "OSL403": _pad_conv,

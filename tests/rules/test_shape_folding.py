@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import numpy_helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
@@ -189,3 +191,50 @@ g (float[1, 8, 4, W] x) => (float[W, 1, 32] y) <int64[1] m1 = {-1}> {
     fixed = fixed_ok(model)
     assert ops(fixed).count("Gather") == 1  # only the width's
     assert "Mul" not in ops(fixed)  # C*H = 32 folded
+
+
+def test_a_branch_computing_from_a_static_shape_folds_with_it() -> None:
+    # the main graph's Shape of a static value, picked and reshaped to inside a branch
+    model = parse(
+        """
+        g (bool c, float[2,3,4] x) => (float[2,12] y) {
+            h = Relu (x)
+            [shape] s = Shape (h)
+            y = If (c) <
+                then_branch = t () => (float[2,12] a) {
+                    zero = Constant <value = int64[1] {0}> ()
+                    minus = Constant <value = int64[1] {-1}> ()
+                    [pick] d = Gather <axis = 0> (s, zero)
+                    [target] t = Concat <axis = 0> (d, minus)
+                    a = Reshape (h, t)
+                },
+                else_branch = e () => (float[2,12] b) {
+                    r = Constant <value = int64[2] {2, 12}> ()
+                    b = Reshape (h, r)
+                }
+            >
+        }
+        """
+    )
+    (finding,) = check(model)
+    assert {(loc.graph, loc.name) for loc in finding.locations if loc.kind == "node"} == {
+        ("main", "shape"),
+        ("main/If#2/then_branch", "pick"),
+        ("main/If#2/then_branch", "target"),
+    }
+    fixed = fixed_ok(model)
+    assert ops(fixed) == ["Relu", "If"]
+    then_branch = next(a.g for a in fixed.graph.node[1].attribute if a.name == "then_branch")
+    assert [n.op_type for n in then_branch.node] == ["Reshape"]
+    (target,) = then_branch.initializer
+    assert (target.name, numpy_helper.to_array(target).tolist()) == ("t", [2, -1])
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    for c in (True, False):
+        feeds = {"c": np.array(c), "x": x}
+        runs = [
+            ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+                None, feeds
+            )[0]
+            for m in (model, fixed)
+        ]
+        assert runs[0].tobytes() == runs[1].tobytes()

@@ -57,8 +57,9 @@ class NoOp(GraphRule[Unchanged]):
       (:mod:`onnxslim_lint.model.symbolic`): ``Reshape(x, Concat(Shape(ids)[0:1],
       [-1], Shape(ids)[1:2], [16]))`` of ``x: [batch, 4, sequence, 16]``;
     - ``Transpose`` with the identity permutation; ``Pad`` (mode ``constant``) with
-      all-zero pads; ``Slice`` over the whole range with step 1; ``Concat`` of one
-      input;
+      all-zero pads; ``Slice`` over the whole range with step 1 (of a dim not
+      known statically, ``0`` to ``INT64_MAX``, the exporters' ``x[:, a:b]``);
+      ``Concat`` of one input;
     - ``Squeeze`` of the axes the ``Unsqueeze`` right before it added, and
       ``Unsqueeze`` of the axes the ``Squeeze`` right before it removed;
     - ``x * 1``, ``x / 1``, ``x - 0`` and ``x + (-0.0)`` (for integers ``x + 0``),

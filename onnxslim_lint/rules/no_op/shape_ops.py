@@ -134,10 +134,13 @@ def _pad(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
     return Unchanged(ref, ref.node.input[0], why="zero pads")
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _slice(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
     x = ref.node.input[0]
     dims = dims_of(index, x)
-    if not is_static(dims):
+    if dims is None:
         return None
     rank = len(dims)
     if default_opset(index) < 10:
@@ -169,9 +172,11 @@ def _slice(index: ModelIndex, ref: NodeRef) -> Unchanged | None:
         if axis < -rank or axis >= rank or step != 1:
             return None
         dim = dims[axis]
-        if not (start == 0 or start <= -dim):
-            return None
-        if end < dim:
+        if dim is None or dim < 0:
+            # a dim not known statically: only [0, INT64_MAX) is the whole range of any dim
+            if start != 0 or end != _INT64_MAX:
+                return None
+        elif not (start == 0 or start <= -dim) or end < dim:
             return None
     return Unchanged(ref, x, why="slice of the whole range")
 
