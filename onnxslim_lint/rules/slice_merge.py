@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, numpy_helper
 
 from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.domains import is_default_domain
@@ -88,16 +89,22 @@ class SliceMerge(GraphRule[_Merge]):
         claimed: set[int] = set()
         found: list[_Merge] = []
         several = index.defined_in_several_graphs()
+        existing = _int64_initializers(index, several)
+        made: set[tuple[int, ...]] = set()  # new parameter values the plans so far make
         for ref in index.nodes():
             if not _is_slice(ref) or id(ref) in claimed:
                 continue
-            merge = _plan(index, ref, several)
+            planned = set(made)
+            merge = _plan(index, ref, several, existing, planned)
             if merge is None or any(id(reader) in claimed for reader, _ in merge.readers):
                 continue
+            made = planned
             claimed.add(id(ref))
             claimed.update(id(reader) for reader, _ in merge.readers)
             found.append(merge)
-        return found
+        # one merge may pay for parameters the others then share (a Focus layer's
+        # four Slice pairs share axes [2, 3] and steps [2, 2]): the file must not grow
+        return found if sum(merge.nbytes for merge in found) >= 0 else []
 
     def saving(self, item: _Merge) -> Saving:
         return node_saving(item.first, f"into {plural(len(item.readers), 'Slice')}", item.nbytes)
@@ -108,26 +115,34 @@ class SliceMerge(GraphRule[_Merge]):
     def apply(self, index: ModelIndex, items: Sequence[_Merge]) -> bool:
         editor = Editor(index)
         made: dict[tuple[int, tuple[int, ...]], str] = {}  # (graph, values) -> initializer
+        existing = _int64_initializers(index, index.defined_in_several_graphs())
+        reused: set[str] = set()
+        dropped: list[str] = []
         for item in items:
             scope = item.first.scope
             source = item.first.node.input[0]
             for reader, window in item.readers:
                 names = []
                 for part, values in _parts(window):
-                    name = made.get((id(scope), values))
-                    if name is None:
-                        name = _unused_name(index, f"slice_{part}", set(made.values()))
+                    name = existing.get(values) or made.get((id(scope), values))
+                    if name is not None and name in existing.values():
+                        reused.add(name)
+                    elif name is None:
+                        name = _unused_name(index, part[0], set(made.values()))
                         scope.graph.initializer.append(_int64s(name, values))
                         made[(id(scope), values)] = name
                     names.append(name)
                 del reader.node.input[:]
                 reader.node.input.extend([source, *names])
             editor.remove_node(item.first)
-            for name in item.dropped:
-                if name in index.initializers:
-                    editor.remove_initializer(index.initializers[name][0], name)
-                else:
-                    editor.remove_node(index.producer[name])
+            dropped.extend(name for name in item.dropped if name not in dropped)
+        for name in dropped:
+            if name in reused:
+                continue  # a merged Slice reads it now
+            if name in index.initializers:
+                editor.remove_initializer(index.initializers[name][0], name)
+            else:
+                editor.remove_node(index.producer[name])
         editor.commit()
         return bool(items)
 
@@ -144,7 +159,36 @@ def _is_slice(ref: NodeRef) -> bool:
     )
 
 
-def _plan(index: ModelIndex, first: NodeRef, several: frozenset[str]) -> _Merge | None:
+def _int64_initializers(index: ModelIndex, several: frozenset[str]) -> dict[tuple[int, ...], str]:
+    """Small 1-D int64 constants of the main graph by value: a merged Slice reads
+    one of these where it holds its parameter (exporters share ``[0]``, ``[2]``...
+    between many Slices), so only values the model lacks cost new bytes."""
+    found: dict[tuple[int, ...], str] = {}
+    for name, (scope, tensor) in index.initializers.items():
+        if (
+            scope is not index.main
+            or name in several
+            or tensor.data_type != TensorProto.INT64
+            or len(tensor.dims) != 1
+            or not 0 < tensor.dims[0] <= _MAX_SHARED_VALUES
+        ):
+            continue
+        array = index.constant_array(name)  # None for an overridable initializer
+        if array is not None:
+            found.setdefault(tuple(int(v) for v in array), name)
+    return found
+
+
+_MAX_SHARED_VALUES = 8
+
+
+def _plan(
+    index: ModelIndex,
+    first: NodeRef,
+    several: frozenset[str],
+    existing: Mapping[tuple[int, ...], str],
+    made: set[tuple[int, ...]],
+) -> _Merge | None:
     out = first.node.output[0]
     if index.is_graph_output(out) or out in index.side_table_names:
         return None
@@ -167,9 +211,8 @@ def _plan(index: ModelIndex, first: NodeRef, several: frozenset[str]) -> _Merge 
     if not readers:
         return None
     dropped = _only_theirs(index, first, readers)
-    nbytes = _saved_bytes(index, first, readers, dropped)
-    if nbytes < 0:
-        return None
+    shared = {values: name for values, name in existing.items() if name not in dropped}
+    nbytes = _saved_bytes(index, first, readers, dropped, shared, made)
     return _Merge(first, readers, dropped, nbytes)
 
 
@@ -241,6 +284,8 @@ def _saved_bytes(
     first: NodeRef,
     readers: list[tuple[NodeRef, _Window]],
     dropped: list[str],
+    shared: Mapping[tuple[int, ...], str],
+    made: set[tuple[int, ...]],
 ) -> int:
     """The first node's bytes and the parameters only the merged Slices read, minus
     the new parameters (one per distinct value) and what the readers' inputs grow."""
@@ -250,14 +295,13 @@ def _saved_bytes(
             saved += index.initializers[name][1].ByteSize() + 3
         else:
             saved += index.producer[name].node.ByteSize() + 3
-    made: set[tuple[int, ...]] = set()
     for reader, window in readers:
         node = reader.node
         names = []
         for part, values in _parts(window):
-            name = f"slice_{part}"
+            name = shared.get(values, f"{part[0]}{len(made)}")
             names.append(name)
-            if values not in made:
+            if values not in made and values not in shared:
                 made.add(values)
                 saved -= _int64s(name, values).ByteSize() + 3
         merged = onnx.NodeProto()
@@ -278,4 +322,6 @@ def _unused_name(index: ModelIndex, base: str, made: set[str]) -> str:
 
 
 def _int64s(name: str, values: tuple[int, ...]) -> TensorProto:
-    return helper.make_tensor(name, TensorProto.INT64, [len(values)], list(values))
+    """Raw little-endian bytes: 8 per value, where a varint of INT64_MAX (the usual
+    end) takes 9."""
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)

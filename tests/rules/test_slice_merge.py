@@ -73,21 +73,52 @@ def test_merges_the_stft_slice_pairs_and_verifies_bit_exactly() -> None:
 
 
 def test_a_merge_whose_parameters_cost_more_than_the_node_is_left_alone() -> None:
-    # the same graph with one-letter names: the node removed is smaller than the
-    # merged parameters the readers would need
+    # one-letter names, and the parameters are read by another node too (none goes
+    # with the first Slice): the node removed is smaller than the three new
+    # two-value parameters the reader would need
     model = parse(
         f"""
-        g (float[N,258,T] x) => (float[N,129,S] y) <
+        g (float[N,258,T] x) => (float[N,129,S] y, int64[5] c) <
             int64[1] z = {{0}}, int64[1] h = {{129}}, int64[1] m = {{{MAX}}},
             int64[1] o = {{1}}, int64[1] t = {{2}}
         > {{
             a = Slice (x, z, h, o)
             b = Slice (a, o, m, t)
             y = Relu (b)
+            c = Concat <axis = 0> (z, h, m, o, t)
         }}
         """
     )
     assert check(model) == []
+
+
+def test_merges_share_their_new_parameters_and_reuse_the_models() -> None:
+    """A Focus layer (x[..., ::2, ::2] and its three siblings): one merge alone would
+    grow the file, the four together share axes [2, 3], steps [2, 2] and ends, and
+    reuse the model's own one-value constants; the file shrinks."""
+    model = parse(
+        f"""
+        g (float[1,3,8,8] x) => (float[1,12,4,4] y) <
+            int64[1] zero = {{0}}, int64[1] one = {{1}}, int64[1] big = {{{MAX}}},
+            int64[1] two = {{2}}, int64[1] three = {{3}}
+        > {{
+            r0 = Slice (x, zero, big, two, two)
+            a = Slice (r0, zero, big, three, two)
+            r1 = Slice (x, one, big, two, two)
+            b = Slice (r1, zero, big, three, two)
+            r2 = Slice (x, zero, big, two, two)
+            c = Slice (r2, one, big, three, two)
+            r3 = Slice (x, one, big, two, two)
+            d = Slice (r3, one, big, three, two)
+            y = Concat <axis = 1> (a, b, c, d)
+        }}
+        """
+    )
+    for number, node in enumerate(model.graph.node):  # as torch names them
+        node.name = f"/model.0/Slice_{number}"
+    fixed = fixed_ok(model)
+    assert len(_slices(fixed)) == 4
+    assert fixed.ByteSize() < model.ByteSize()
 
 
 def test_every_reader_merges_and_negative_axes_and_steps_carry_over() -> None:
@@ -144,7 +175,7 @@ def test_merges_inside_an_if_branch() -> None:
                 }},
                 else_branch = e () => (float[2,3] b) {{
                     k = Slice (x, zero, three, one)
-                    b = Slice (k, zero, one, zero)
+                    b = Slice (k, one, three, zero)
                 }}
             >
         }}
@@ -152,8 +183,11 @@ def test_merges_inside_an_if_branch() -> None:
     )
     found = check(model)
     (finding,) = found
+    # the else branch's pair merges too: it reads the main graph's one-value
+    # constants, so only its merged values are new
     assert {(loc.graph, loc.name) for loc in finding.locations} == {
-        ("main/If#0/then_branch", first)
+        ("main/If#0/then_branch", first),
+        ("main/If#0/else_branch", "Slice#0"),
     }
     fixed = graphs.fix_both(SliceMerge, model)
     graphs.assert_fix_ok(SliceMerge, model, fixed, run=False)
@@ -161,6 +195,9 @@ def test_merges_inside_an_if_branch() -> None:
     (second,) = branches["then_branch"].node  # the Constants only the first read go too
     assert second.input[0] == "x"
     assert _params(fixed, branches["then_branch"], second) == [[1, 0], [3, 3], [0, 1]]
+    (merged,) = branches["else_branch"].node
+    assert merged.input[0] == "x"
+    assert _params(fixed, branches["else_branch"], merged) == [[0, 1], [3, 3], [1, 0]]
     session = ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
     before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.arange(24, dtype=np.float32).reshape(4, 6)
