@@ -65,7 +65,9 @@ class SliceMerge(GraphRule[_Merge]):
       a subgraph, a Slice reading it as a parameter), or by a Slice in another graph.
     - A pair sharing an axis (composing two windows of one axis is not done), and
       negative axes of a value whose rank is unknown.
-    - A merge whose new parameters would take more bytes than it saves.
+    - Merges whose new parameters would take more bytes, all together, than they
+      save (a merged Slice reads the model's own one-value constants where they
+      hold its values, and the merges share the parameters they make).
 
     ## Example
     ``a = Slice(x, [0], [129], [1]); y = Slice(a, [1], [INT64_MAX], [2])`` becomes
