@@ -98,13 +98,13 @@ def test_a_broken_budget_is_said_in_the_row(tmp_path: Path) -> None:
     }
     rows = _rows(render_job_summary([big, fresh], sizes, root=tmp_path, limits=limits))
     assert (
-        "| 2 (OSL301, OSL302)<br>**12.3 MB over the 10 MB budget**"
+        "| 2 (OSL301, OSL302)<br>**12.3 MB: 2.3 MB over the 10 MB budget**"
         "<br>**+4.3 MB (+53.8%) over the 1 MB and 5% growth budget** |"
     ) in rows[1]
     assert "| 1 (OSL302)<br>**new, +2.0 MB over the 1.5 MB growth budget** |" in rows[2]
     # Without the limits (another caller), the size limit comes from the finding.
     rows = _rows(render_job_summary([big], sizes, root=tmp_path))
-    assert "**12.3 MB over the 10 MB budget**" in rows[1]
+    assert "**12.3 MB: 2.3 MB over the 10 MB budget**" in rows[1]
     assert "**+4.3 MB (+53.8%) over the growth budget**" in rows[1]
 
 
