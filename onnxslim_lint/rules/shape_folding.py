@@ -44,6 +44,8 @@ class ShapeFolding(FoldingRule):
       on a main-graph Shape that folds, folds with it, its results initializers of
       that subgraph), Shape nodes whose output is a graph output, and any fold that
       would make the file larger.
+    - A Shape or Size of a constant, and nodes computed from constants only: those
+      are OSL203 constant-folding's, so no node is reported by both rules.
 
     ## Example
     With ``x: float[1, 3, 224, 224]``, ``s = Shape(x, start=2); y = Reshape(z, s)``
@@ -89,6 +91,8 @@ class ShapeFolding(FoldingRule):
             if ref.node.op_type in ("Shape", "Size"):
                 if len(ref.node.input) != 1:
                     continue
+                if index.constant_tensor(ref.node.input[0]) is not None:
+                    continue  # computed from a constant: OSL203's, not reported twice
                 dims = shapes.get(ref.node.input[0], (0, None))[1]
                 if is_static(dims):
                     seeds[id(ref)] = [_value(ref, dims)]
@@ -118,6 +122,8 @@ def _symbolic_seeds(index: ModelIndex) -> dict[int, list[np.ndarray]]:
         node = ref.node
         if ref.scope is not index.main or has_subgraph(node):
             continue
+        if all(not name or index.constant_tensor(name) is not None for name in node.input):
+            continue  # computed from constants: OSL203's
         outputs = [out for out in node.output if out]
         if any(index.is_graph_output(o) or o in index.side_table_names for o in outputs):
             continue

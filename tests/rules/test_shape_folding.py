@@ -238,3 +238,22 @@ def test_a_branch_computing_from_a_static_shape_folds_with_it() -> None:
             for m in (model, fixed)
         ]
         assert runs[0].tobytes() == runs[1].tobytes()
+
+
+def test_a_shape_of_a_constant_is_left_to_constant_folding() -> None:
+    """Reported once, by OSL203: a Shape of an initializer is computed from constants
+    (exporters' ``Expand(w, Shape(w))``), and OSL204 would list the same nodes."""
+    model = parse(
+        """
+        g (float[2,3] x) => (float[2,3] y) <float[2,3] w = {1, 2, 3, 4, 5, 6}> {
+            s = Shape (w)
+            e = Expand (w, s)
+            y = Add (x, e)
+        }
+        """
+    )
+    assert check(model) == []
+    (finding,) = ConstantFolding().check(CheckContext(ModelIndex.build(model), "m.onnx"))
+    assert finding.nodes == 2
+    fixed = fixed_ok(model, rules=(ConstantFolding, ShapeFolding))
+    assert [n.op_type for n in fixed.graph.node] == ["Add"]
