@@ -99,7 +99,7 @@ class Progress:
     def file_started(self, index: int) -> None:
         with self._lock:
             self._in_flight[index] = self._names[index]
-            self._phase = None
+            self._phase = "load"  # until the pipeline says more: a line never lacks one
 
     def file_finished(self, index: int) -> None:
         with self._lock:
