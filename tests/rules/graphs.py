@@ -6,7 +6,9 @@ are given explicitly (``[name] y = Op(x)``) so finding locations can be asserted
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 
 from onnxslim_lint.findings import Finding
 from onnxslim_lint.fixing.apply import apply_fixes
@@ -130,3 +132,18 @@ def assert_untouched(rule: type[Rule], model: onnx.ModelProto) -> None:
     assert check(rule, model) == []
     assert rule().run(model) == model
     assert apply_fixes(model, [rule()]).model == model
+
+
+def run_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The model's outputs in onnxruntime for ``feeds`` (any branch a test picks)."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [np.asarray(out) for out in session.run(None, feeds)]
+
+
+def same_outputs(
+    model: onnx.ModelProto, fixed: onnx.ModelProto, feeds: dict[str, np.ndarray]
+) -> None:
+    """Bit for bit the same outputs, dtypes and shapes for these ``feeds``."""
+    for want, got in zip(run_outputs(model, feeds), run_outputs(fixed, feeds), strict=True):
+        assert want.dtype == got.dtype and want.shape == got.shape
+        assert want.tobytes() == got.tobytes()

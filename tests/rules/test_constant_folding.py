@@ -7,9 +7,8 @@ from functools import partial
 import graphs
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from graphs import parse
+from graphs import parse, run_outputs, same_outputs
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxslim_lint.model.index import ModelIndex
@@ -196,19 +195,6 @@ def test_cumsum_folds_for_integers_only(dtype: str, folds: bool) -> None:
         assert "CumSum" not in [n.op_type for n in fixed.graph.node]
 
 
-def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return [np.asarray(out) for out in session.run(None, feeds)]
-
-
-def _same_outputs(
-    model: onnx.ModelProto, fixed: onnx.ModelProto, feeds: dict[str, np.ndarray]
-) -> None:
-    for want, got in zip(_run(model, feeds), _run(fixed, feeds), strict=True):
-        assert want.dtype == got.dtype and want.shape == got.shape
-        assert want.tobytes() == got.tobytes()
-
-
 def _branches(fixed: onnx.ModelProto) -> dict[str, onnx.GraphProto]:
     (node,) = [n for n in fixed.graph.node if n.op_type == "If"]
     return {attr.name: attr.g for attr in node.attribute}
@@ -271,7 +257,7 @@ def test_folds_inside_if_branches_into_branch_initializers() -> None:
     assert (t.name, numpy_helper.to_array(t).tolist()) == ("t", [2, 3, 4])
     x = np.arange(24, dtype=np.float32).reshape(2, 12)
     for c in (True, False):
-        _same_outputs(model, fixed, {"c": np.array(c), "x": x})
+        same_outputs(model, fixed, {"c": np.array(c), "x": x})
 
 
 LOOP = """
@@ -304,8 +290,8 @@ def test_folds_in_a_loop_body_but_not_what_an_iteration_computes() -> None:
     ]
     assert "Mul" in [n.op_type for n in body.node]  # next = Mul(d, half) stays
     feeds = {"s0": np.array([1.0, -8.0], dtype=np.float32)}
-    _same_outputs(model, fixed, feeds)
-    s, k = _run(fixed, feeds)
+    same_outputs(model, fixed, feeds)
+    s, k = run_outputs(fixed, feeds)
     assert s.tolist() == [0.34375, -0.78125]  # (acc + 0.25) * 0.5, three times
     assert k.tolist() == [1, 2, 3]
 

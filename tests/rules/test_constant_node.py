@@ -7,9 +7,8 @@ from functools import partial
 import graphs
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from graphs import parse
+from graphs import parse, run_outputs, same_outputs
 from onnx import TensorProto, helper
 
 from onnxslim_lint.fixing.apply import apply_fixes
@@ -85,19 +84,6 @@ def test_ir3_models_are_left_alone() -> None:
     assert check(model) == []
 
 
-def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return [np.asarray(out) for out in session.run(None, feeds)]
-
-
-def _same_outputs(
-    model: onnx.ModelProto, fixed: onnx.ModelProto, feeds: dict[str, np.ndarray]
-) -> None:
-    for want, got in zip(_run(model, feeds), _run(fixed, feeds), strict=True):
-        assert want.dtype == got.dtype and want.shape == got.shape
-        assert want.tobytes() == got.tobytes()
-
-
 _BRANCHES = """
     g (bool c, float[2] x) => (float[2] y) {
         y = If (c) <
@@ -136,7 +122,7 @@ def test_constants_in_branches_become_branch_initializers() -> None:
     # both branches, and the nested If reading k from its enclosing branch, run as before
     x = np.array([2.0, -0.0], dtype=np.float32)
     for c in (True, False):
-        _same_outputs(model, fixed, {"c": np.array(c), "x": x})
+        same_outputs(model, fixed, {"c": np.array(c), "x": x})
 
 
 def test_constants_in_a_loop_body_become_body_initializers() -> None:
@@ -163,8 +149,8 @@ def test_constants_in_a_loop_body_become_body_initializers() -> None:
     body = next(a.g for n in fixed.graph.node if n.op_type == "Loop" for a in n.attribute)
     assert sorted(t.name for t in body.initializer) == ["one", "two"]
     assert [n.op_type for n in body.node] == ["Identity", "Mul", "Add"]
-    _same_outputs(model, fixed, {"s0": np.array([0.5, -3.0], dtype=np.float32)})
-    (s,) = _run(fixed, {"s0": np.array([0.5, -3.0], dtype=np.float32)})
+    same_outputs(model, fixed, {"s0": np.array([0.5, -3.0], dtype=np.float32)})
+    (s,) = run_outputs(fixed, {"s0": np.array([0.5, -3.0], dtype=np.float32)})
     assert s.tolist() == [11.0, -17.0]
 
 
