@@ -54,6 +54,8 @@ CATALOG: tuple[RuleEntry, ...] = (
     RuleEntry("OSL406", "layer-norm"),
     RuleEntry("OSL407", "parallel-matmul"),
     RuleEntry("OSL408", "gemm-transpose"),
+    RuleEntry("OSL409", "conv-mul"),
+    RuleEntry("OSL410", "add-zero"),
     RuleEntry("OSL107", "exporter-metadata", opt_in=True),
 )
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from onnxslim_lint.config import RuleSelection
 from onnxslim_lint.model.read_errors import READ_ERRORS, ReadErrorKind
+from onnxslim_lint.rules.add_zero import AddZero
 from onnxslim_lint.rules.base import Rule
 from onnxslim_lint.rules.chain_merge import ChainMerge
 from onnxslim_lint.rules.common_subexpression import CommonSubexpression
@@ -21,6 +22,7 @@ from onnxslim_lint.rules.constant_if import ConstantIf
 from onnxslim_lint.rules.constant_node import ConstantNode
 from onnxslim_lint.rules.conv_add import ConvAdd
 from onnxslim_lint.rules.conv_bn import ConvBn
+from onnxslim_lint.rules.conv_mul import ConvMul
 from onnxslim_lint.rules.dead_node import DeadNode
 from onnxslim_lint.rules.duplicate_constant import DuplicateConstant
 from onnxslim_lint.rules.exporter_metadata import ExporterMetadata
@@ -118,6 +120,8 @@ ALL_RULES: tuple[type[Rule], ...] = (
     LayerNorm,
     ParallelMatMul,
     GemmTranspose,
+    ConvMul,
+    AddZero,
     ExporterMetadata,
 )
 

@@ -58,7 +58,7 @@ def _conv_then(op: str) -> onnx.ModelProto:
         inits += [init("s", arr(4)), init("b", arr(4)), init("m", arr(4))]
         inits.append(init("v", arr(4, low=0.5, high=1.5)))
     else:
-        nodes.append(helper.make_node(op, ["c", "bias"], ["y"], name="add"))
+        nodes.append(helper.make_node(op, ["c", "bias"], ["y"], name=op.lower()))
         inits.append(init("bias", arr(4, 1, 1)))
     return model(nodes, [vi("x", [2, 3, 6, 6])], [vi("y", [2, 4, 4, 4])], inits)
 
@@ -220,6 +220,11 @@ FIRING: dict[str, Callable[[], onnx.ModelProto]] = {
     "OSL408": lambda: parse(
         "g (float[4,3] a, float[4,5] b) => (float[3,5] y) {"
         " at = Transpose <perm = [1, 0]> (a)\n y = Gemm(at, b) }"
+    ),
+    "OSL409": lambda: _conv_then("Mul"),
+    "OSL410": lambda: parse(
+        "g (float[2,8] x) => (float[2,8] y) <float[8] z = {0, 0, 0, 0, 0, 0, 0, 0}> {"
+        " a = Abs(x)\n b = Add(a, z)\n y = Relu(b) }"
     ),
 }
 
