@@ -19,7 +19,7 @@ from typing import Any
 
 import onnx
 
-from onnxslim_lint.config import Settings
+from onnxslim_lint.config import Settings, VerifySettings
 from onnxslim_lint.fixing.gates import check_interface, check_model_valid, checker_level
 from onnxslim_lint.fixing.isolation import ChildFailure, Limits, run_isolated
 from onnxslim_lint.pipeline import RunOptions, process_file
@@ -29,6 +29,11 @@ __all__ = ["BOUND_BASE", "BOUND_PER_BYTE", "Outcome", "run_case"]
 BOUND_BASE = 1024**3  # address space beyond the harness's own
 BOUND_PER_BYTE = 64
 DEADLINE = 60.0  # seconds per case, check and fix together
+# The onnxruntime child's time limit in the fix's verification. A mutant whose run
+# never ends (the endless-loop seed's, a flipped trip count) meets the limit
+# whichever it is: 2 s instead of the default 20 s keeps such cases from taking most
+# of a long fuzz run, and still goes through the same timeout and refusal.
+VERIFY_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def _case(model_path: Path, announce: Any) -> Outcome:
             outside.append(f"{event} {path}")
 
     sys.addaudithook(watch)  # the forked child only: it exits after the case
-    settings = Settings(select=("ALL",))
+    settings = Settings(select=("ALL",), verify=VerifySettings(timeout=VERIFY_TIMEOUT))
     announce("check")
     result = process_file(model_path, settings, RunOptions())
     if result.error is not None and result.error.code == "OSL010":
