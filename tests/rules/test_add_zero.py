@@ -124,3 +124,23 @@ def test_left_alone():
     assert check(R, ints) == []  # exact for integers: no-op's
     direct = parse("g (float[3] x) => (float[3] y) <float[3] z = {0,0,0}> { [add] y = Add(x, z) }")
     assert check(R, direct) == []  # y is x's value: no node can write it under y's name
+
+
+def test_inside_an_if_branch_reading_an_outer_value():
+    m = parse(
+        f"g (float[batch,8] x, bool c) => (float[batch,8] y) <{_W}, {_ZEROS}> {{\n"
+        " [mm] m = MatMul(x, W)\n"
+        " [if] y = If(c) <\n"
+        "   then_branch = t () => (float[batch,8] ty) { [r] r = Relu(m)\n"
+        "     [add] a = Add(r, z)\n [n] ty = Neg(a) },\n"
+        "   else_branch = e () => (float[batch,8] ey) { [add_out] ey = Add(m, z) }> }"
+    )
+    (finding,) = check(R, m)
+    assert location_names(finding) == ["add"]  # ey = m + 0: m is the outer graph's
+    fixed = fixed_ok(m)
+    then = fixed.graph.node[1].attribute[0].g
+    assert [n.op_type for n in then.node] == ["Relu", "Neg"]
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
+    for branch in (True, False):
+        feeds = {"x": x, "c": np.array(branch)}
+        np.testing.assert_array_equal(run_outputs(m, feeds)[0], run_outputs(fixed, feeds)[0])
