@@ -90,6 +90,17 @@ def constant_array(index: ModelIndex, name: str) -> np.ndarray | None:
         return None
 
 
+def channel_vector(array: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
+    """The per-channel vector of a constant broadcast along axis 1 of a rank-``rank``
+    convolution output (``[C, 1, 1]`` or ``[1, C, 1, 1]`` for rank 4); None for any
+    other shape."""
+    shape = tuple(array.shape)
+    spatial = rank - 2
+    if shape in ((channels,) + (1,) * spatial, (1, channels) + (1,) * spatial):
+        return array.reshape(channels)
+    return None
+
+
 def attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     for a in node.attribute:
         if a.name == name:

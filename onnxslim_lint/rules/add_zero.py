@@ -14,10 +14,8 @@ from onnxslim_lint.model.evaluate import ConeEvaluator
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import node_saving
 from onnxslim_lint.rules.base import CheckContext, GraphRule, Saving, plural, size_note
-from onnxslim_lint.rules.no_op.arithmetic import match_arithmetic
+from onnxslim_lint.rules.no_op.arithmetic import FLOAT_ELEM_TYPES, match_arithmetic
 from onnxslim_lint.rules.no_op.common import broadcast_keeps, constant, dims_of, elem_type
-
-_FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 
 
 @dataclass(eq=False)
@@ -105,7 +103,7 @@ def _zero_add(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -> _Zero
         x, c = node.input[x_slot], node.input[c_slot]
         elem = elem_type(index, x)
         dims = dims_of(index, x)
-        if elem not in _FLOAT_TYPES or dims is None or elem_type(index, c) != elem:
+        if elem not in FLOAT_ELEM_TYPES or dims is None or elem_type(index, c) != elem:
             continue
         value = constant(index, c)
         if value is None:

@@ -13,6 +13,7 @@ from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
     attr,
+    channel_vector,
     constant_array,
     drop_if_only,
     initializer,
@@ -93,15 +94,6 @@ class ConvAdd(GraphRule[_Fusion]):
         return bool(items)
 
 
-def _channel_bias(array: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
-    """The per-channel vector of a bias broadcast along axis 1 of a rank-``rank`` output."""
-    shape = tuple(array.shape)
-    spatial = rank - 2
-    if shape in ((channels,) + (1,) * spatial, (1, channels) + (1,) * spatial):
-        return array.reshape(channels)
-    return None
-
-
 def _plan(index: ModelIndex) -> list[_Fusion]:
     fusions: list[_Fusion] = []
     for conv in index.nodes():
@@ -128,7 +120,7 @@ def _plan(index: ModelIndex) -> list[_Fusion]:
         channels = dims[1] * int(attr(node, "group", 1)) if transpose else dims[0]
         if constant.dtype != w_dtype or rank < 3:
             continue
-        vector = _channel_bias(constant, channels, rank)
+        vector = channel_vector(constant, channels, rank)
         if vector is None:
             continue
         has_bias = len(node.input) > 2 and bool(node.input[2])

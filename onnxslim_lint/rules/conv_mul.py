@@ -11,6 +11,7 @@ from onnxslim_lint.findings import FixAvailability, FixSafety
 from onnxslim_lint.model.edit import Editor
 from onnxslim_lint.model.index import ModelIndex, NodeRef
 from onnxslim_lint.rules._fusion import (
+    channel_vector,
     constant_array,
     drop_if_only,
     initializer,
@@ -109,11 +110,10 @@ class ConvMul(GraphRule[_Fusion]):
 def _channel_scale(array: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
     """The per-channel vector of a scale broadcast along axis 1 of a rank-``rank``
     output, or a single value repeated; None for any other broadcast."""
-    shape = tuple(array.shape)
-    spatial = rank - 2
-    if shape in ((channels,) + (1,) * spatial, (1, channels) + (1,) * spatial):
-        return array.reshape(channels)
-    if array.size == 1 and len(shape) <= rank:
+    vector = channel_vector(array, channels, rank)
+    if vector is not None:
+        return vector
+    if array.size == 1 and array.ndim <= rank:
         return np.full(channels, array.reshape(()), array.dtype)
     return None
 

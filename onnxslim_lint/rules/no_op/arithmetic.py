@@ -16,7 +16,7 @@ from onnxslim_lint.rules.no_op.common import (
     elem_type,
 )
 
-_FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
+FLOAT_ELEM_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 
 
 _INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
@@ -50,7 +50,7 @@ def match_arithmetic(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -
         x, c = ref.node.input[x_slot], ref.node.input[c_slot]
         elem = elem_type(index, x)
         dims = dims_of(index, x)
-        if not elem or dims is None or elem not in _FLOAT_TYPES | _INT_TYPES:
+        if not elem or dims is None or elem not in FLOAT_ELEM_TYPES | _INT_TYPES:
             continue
         if elem_type(index, c) != elem:
             continue
@@ -64,7 +64,7 @@ def match_arithmetic(index: ModelIndex, ref: NodeRef, computed: ConeEvaluator) -
             continue
         if not broadcast_keeps(dims, tuple(value.shape)):
             continue
-        is_float = elem in _FLOAT_TYPES
+        is_float = elem in FLOAT_ELEM_TYPES
         if _neutral(op, value, is_float):
             sign_note = ""
         elif is_float and op in ("Add", "Sub") and _zeros(value):
